@@ -1,0 +1,72 @@
+# lnsync: the two commands a fresh machine needs are `make run` and `make test`.
+#
+#   make run     install and start a private Postgres if LNSYNC_DATABASE_URL is
+#                unset, migrate, and run `lnsync serve` with ./config.toml
+#   make test    start Postgres and the test dependencies, then vet, staticcheck
+#                and `go test -race ./...`
+#   make bench   mainnet-scale benchmarks (see README)
+#   make build   build ./bin/lnsync
+#   make pg-stop stop the private Postgres cluster
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+CACHE := $(CURDIR)/.cache
+STATICCHECK := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
+LDK_MODULES := conformance/ldk/node_modules/.package-lock.json
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build run test lint vet staticcheck test-deps pg-start pg-stop bench clean
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/lnsync ./cmd/lnsync
+
+run: build
+	@if [ -z "$${LNSYNC_DATABASE_URL:-}" ]; then \
+		export LNSYNC_DATABASE_URL=$$(scripts/pg.sh start); \
+		echo "using private Postgres: $$LNSYNC_DATABASE_URL"; \
+	fi; \
+	./bin/lnsync migrate -config ./config.toml && exec ./bin/lnsync serve -config ./config.toml
+
+pg-start:
+	@scripts/pg.sh start
+
+pg-stop:
+	@scripts/pg.sh stop
+
+# npm ci only when the lockfile changed since the last install.
+$(LDK_MODULES): conformance/ldk/package-lock.json conformance/ldk/package.json
+	npm ci --prefix conformance/ldk --no-audit --no-fund
+	@touch $@
+
+$(STATICCHECK):
+	@mkdir -p $(CACHE)/bin $(CACHE)/staticcheck
+	GOBIN=$(CACHE)/staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(CACHE)/staticcheck/staticcheck $@
+
+test-deps: $(LDK_MODULES)
+	@scripts/pg.sh start >/dev/null
+	@scripts/regtest-bins.sh >/dev/null
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+lint: vet staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+test: test-deps lint
+	@admin=$$(scripts/pg.sh url | sed 's#/lnsync?#/postgres?#'); \
+	export LNSYNC_TEST_DATABASE_URL=$$admin; \
+	export LNSYNC_PG_BINDIR=$$(scripts/pg.sh bindir); \
+	export LNSYNC_REGTEST_BIN=$$(scripts/regtest-bins.sh); \
+	$(GO) test -race -timeout 25m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,387 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+// SnapshotGrid is the spacing of the timestamps RGS clients ask for. Every
+// snapshot interval is a multiple of it.
+const SnapshotGrid = 3 * time.Hour
+
+// Config is lnsync's whole configuration. The zero value is not useful: start
+// from Default and decode over it (Load does both).
+type Config struct {
+	// Network is the Bitcoin network whose gossip is collected: mainnet (alias
+	// bitcoin), testnet, testnet4, signet or regtest. Default "mainnet".
+	Network string `toml:"network"`
+	// LogLevel is debug, info, warn or error. Default "info".
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text or json. Default "text".
+	LogFormat string `toml:"log_format"`
+
+	Database  Database  `toml:"database"`
+	Download  Download  `toml:"download"`
+	Snapshot  Snapshot  `toml:"snapshot"`
+	HTTP      HTTP      `toml:"http"`
+	Retention Retention `toml:"retention"`
+}
+
+// Database configures the Postgres connection and the batched writer.
+type Database struct {
+	// URL is a libpq-style connection string or postgres:// URL. Default empty:
+	// it must come from the file or LNSYNC_DATABASE_URL.
+	URL string `toml:"url"`
+	// MaxConns caps the connection pool. Default 8.
+	MaxConns int32 `toml:"max_conns"`
+	// WriteQueue is how many accepted messages may wait for the writer before
+	// senders block (back-pressure). Default 50000.
+	WriteQueue int `toml:"write_queue"`
+	// WriteBatch is the most rows the writer commits in one transaction.
+	// Default 5000.
+	WriteBatch int `toml:"write_batch"`
+	// FlushInterval is the longest a message waits in a partial batch.
+	// Default "200ms".
+	FlushInterval Duration `toml:"flush_interval"`
+}
+
+// Download configures the gossip peers.
+type Download struct {
+	// Peers are the Lightning nodes to collect gossip from, each as
+	// "pubkey@host:port" with a 66-hex-digit compressed public key. Default
+	// empty.
+	Peers []string `toml:"peers"`
+}
+
+// Snapshot configures precomputed deltas.
+type Snapshot struct {
+	// Interval is how often snapshots are computed; a positive multiple of 3h.
+	// Default "3h".
+	Interval Duration `toml:"interval"`
+	// Directory is where snapshot generations are written. Default
+	// "./snapshots".
+	Directory string `toml:"directory"`
+}
+
+// HTTP configures the API server.
+type HTTP struct {
+	// Listen is the TCP address the server binds. Default "127.0.0.1:8080".
+	Listen string `toml:"listen"`
+}
+
+// Retention bounds how much history Postgres keeps.
+type Retention struct {
+	// History is how far back channel updates and node announcements are
+	// kept; for every channel direction and node the newest message before the
+	// cut-off is kept too. It must cover the widest incremental snapshot scope.
+	// Default "35d".
+	History Duration `toml:"history"`
+	// Receipts is how long per-peer receipts are kept. Default "14d".
+	Receipts Duration `toml:"receipts"`
+	// Every is how often the pruning job runs. Default "1h".
+	Every Duration `toml:"every"`
+}
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() Config {
+	return Config{
+		Network:   "mainnet",
+		LogLevel:  "info",
+		LogFormat: "text",
+		Database: Database{
+			MaxConns:      8,
+			WriteQueue:    50000,
+			WriteBatch:    5000,
+			FlushInterval: Duration(200 * time.Millisecond),
+		},
+		Snapshot: Snapshot{
+			Interval:  Duration(SnapshotGrid),
+			Directory: "./snapshots",
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		Retention: Retention{
+			History:  Duration(35 * 24 * time.Hour),
+			Receipts: Duration(14 * 24 * time.Hour),
+			Every:    Duration(time.Hour),
+		},
+	}
+}
+
+// Error is a configuration problem tied to one key.
+type Error struct {
+	Key   string // dotted TOML key, e.g. "snapshot.interval"
+	Value string // the offending value as written
+	Msg   string // what is wrong with it
+}
+
+func (e *Error) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("config %s: %s", e.Key, e.Msg)
+	}
+	return fmt.Sprintf("config %s = %q: %s", e.Key, e.Value, e.Msg)
+}
+
+// Load reads path (skipped when path is empty), decodes it over Default,
+// applies environment overrides from getenv (os.Getenv when nil) and
+// validates the result. A missing file is an error unless path is empty.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		if err := Decode(string(data), &cfg); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Decode decodes TOML text over cfg and rejects keys that Config does not
+// have.
+func Decode(text string, cfg *Config) error {
+	md, err := toml.Decode(text, cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return fmt.Errorf("parse config: line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return fmt.Errorf("parse config: %w", err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return &Error{Key: undecoded[0].String(), Msg: "unknown key"}
+	}
+	return nil
+}
+
+// envOverrides maps each environment variable to the key it overrides.
+var envOverrides = []struct {
+	name, key string
+	set       func(*Config, string) error
+}{
+	{"LNSYNC_NETWORK", "network", func(c *Config, v string) error { c.Network = v; return nil }},
+	{"LNSYNC_LOG_LEVEL", "log_level", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{"LNSYNC_LOG_FORMAT", "log_format", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"LNSYNC_DATABASE_URL", "database.url", func(c *Config, v string) error { c.Database.URL = v; return nil }},
+	{"LNSYNC_PEERS", "download.peers", func(c *Config, v string) error { c.Download.Peers = splitList(v); return nil }},
+	{"LNSYNC_SNAPSHOT_INTERVAL", "snapshot.interval", func(c *Config, v string) error {
+		return c.Snapshot.Interval.UnmarshalText([]byte(v))
+	}},
+	{"LNSYNC_SNAPSHOT_DIR", "snapshot.directory", func(c *Config, v string) error { c.Snapshot.Directory = v; return nil }},
+	{"LNSYNC_HTTP_LISTEN", "http.listen", func(c *Config, v string) error { c.HTTP.Listen = v; return nil }},
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	for _, o := range envOverrides {
+		v, ok := lookup(getenv, o.name)
+		if !ok {
+			continue
+		}
+		if err := o.set(cfg, v); err != nil {
+			return &Error{Key: o.key + " (from " + o.name + ")", Value: v, Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// splitList splits a comma-separated list, dropping blanks around and
+// between items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Validate checks every field and returns the first problem found as an
+// *Error naming its key and value.
+func (c *Config) Validate() error {
+	if _, err := ChainHash(c.Network); err != nil {
+		return &Error{Key: "network", Value: c.Network, Msg: "want mainnet, bitcoin, testnet, testnet4, signet or regtest"}
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		return &Error{Key: "log_level", Value: c.LogLevel, Msg: "want debug, info, warn or error"}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return &Error{Key: "log_format", Value: c.LogFormat, Msg: "want text or json"}
+	}
+	if c.Database.MaxConns < 2 {
+		return &Error{Key: "database.max_conns", Value: strconv.Itoa(int(c.Database.MaxConns)), Msg: "want at least 2"}
+	}
+	if c.Database.WriteQueue < 1 {
+		return &Error{Key: "database.write_queue", Value: strconv.Itoa(c.Database.WriteQueue), Msg: "want at least 1"}
+	}
+	if c.Database.WriteBatch < 1 {
+		return &Error{Key: "database.write_batch", Value: strconv.Itoa(c.Database.WriteBatch), Msg: "want at least 1"}
+	}
+	if c.Database.FlushInterval <= 0 {
+		return &Error{Key: "database.flush_interval", Value: c.Database.FlushInterval.String(), Msg: "want a positive duration"}
+	}
+	for i, p := range c.Download.Peers {
+		if _, err := ParsePeer(p); err != nil {
+			return &Error{Key: fmt.Sprintf("download.peers[%d]", i), Value: p, Msg: err.Error()}
+		}
+	}
+	iv := c.Snapshot.Interval.Std()
+	if iv <= 0 || iv%SnapshotGrid != 0 {
+		return &Error{Key: "snapshot.interval", Value: c.Snapshot.Interval.String(), Msg: "want a positive multiple of 3h"}
+	}
+	if c.Snapshot.Directory == "" {
+		return &Error{Key: "snapshot.directory", Msg: "must not be empty"}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		return &Error{Key: "http.listen", Value: c.HTTP.Listen, Msg: "want host:port"}
+	}
+	if min := MaxIncrementalScope(iv); c.Retention.History.Std() < min {
+		return &Error{Key: "retention.history", Value: c.Retention.History.String(),
+			Msg: fmt.Sprintf("must cover the widest incremental snapshot scope (%s)", Duration(min))}
+	}
+	if c.Retention.Receipts <= 0 {
+		return &Error{Key: "retention.receipts", Value: c.Retention.Receipts.String(), Msg: "want a positive duration"}
+	}
+	if c.Retention.Every <= 0 {
+		return &Error{Key: "retention.every", Value: c.Retention.Every.String(), Msg: "want a positive duration"}
+	}
+	return nil
+}
+
+// MaxIncrementalScope is the widest non-full snapshot scope for a snapshot
+// interval: scopes start at the interval and double until one reaches 21 days.
+func MaxIncrementalScope(interval time.Duration) time.Duration {
+	scope := interval
+	for scope < 21*24*time.Hour {
+		scope *= 2
+	}
+	return scope
+}
+
+// Peer is a parsed "pubkey@host:port" peer address.
+type Peer struct {
+	PubKey [33]byte // compressed secp256k1 key, validated as a curve point
+	Addr   string   // host:port as configured
+}
+
+// String formats p the way it is configured.
+func (p Peer) String() string { return hex.EncodeToString(p.PubKey[:]) + "@" + p.Addr }
+
+// ParsePeer parses "pubkey@host:port".
+func ParsePeer(s string) (Peer, error) {
+	keyHex, addr, ok := strings.Cut(strings.TrimSpace(s), "@")
+	if !ok {
+		return Peer{}, errors.New("want pubkey@host:port")
+	}
+	raw, err := hex.DecodeString(keyHex)
+	if err != nil || len(raw) != 33 {
+		return Peer{}, errors.New("public key must be 66 hex digits")
+	}
+	if _, err := btcec.ParsePubKey(raw); err != nil {
+		return Peer{}, errors.New("public key is not a valid secp256k1 point")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return Peer{}, errors.New("address must be host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Peer{}, errors.New("port must be 1-65535")
+	}
+	var p Peer
+	copy(p.PubKey[:], raw)
+	p.Addr = addr
+	return p, nil
+}
+
+// Peers returns the parsed peers. Validate must have accepted c.
+func (c *Config) Peers() []Peer {
+	out := make([]Peer, 0, len(c.Download.Peers))
+	for _, s := range c.Download.Peers {
+		p, err := ParsePeer(s)
+		if err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// chainHashes holds each network's genesis block hash in wire byte order, as
+// it appears in gossip messages and RGS headers.
+var chainHashes = map[string]string{
+	"mainnet":  "6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000",
+	"bitcoin":  "6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000",
+	"testnet":  "43497fd7f826957108f4a30fd9cec3aeba79972084e90ead01ea330900000000",
+	"testnet4": "43f08bdab050e35b567c864b91f47f50ae725ae2de53bcfbbaf284da00000000",
+	"signet":   "f61eee3b63a380a477a063af32b2bbc97c9ff9f01f2c4225e973988108000000",
+	"regtest":  "06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f",
+}
+
+// ChainHash returns the genesis hash of a network name in wire byte order.
+func ChainHash(network string) ([32]byte, error) {
+	var h [32]byte
+	s, ok := chainHashes[strings.ToLower(network)]
+	if !ok {
+		return h, fmt.Errorf("unknown network %q", network)
+	}
+	b, _ := hex.DecodeString(s)
+	copy(h[:], b)
+	return h, nil
+}
+
+// ChainHash returns the configured network's genesis hash in wire byte order.
+// Validate must have accepted c.
+func (c *Config) ChainHash() [32]byte {
+	h, _ := ChainHash(c.Network)
+	return h
+}
+
+// ParseLogLevel maps a configured level name to a slog.Level.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q", s)
+}
+
+// Logger builds the process logger the configuration asks for.
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	level, _ := ParseLogLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

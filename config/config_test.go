@@ -1,0 +1,182 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validPeer = "035e4ff418fc8b5554c5d9eea66396c227bd429a3251c8cbc711002ba215bfc226@170.75.163.209:9735"
+
+func noEnv(string) string { return "" }
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestExampleConfigIsTheDefault(t *testing.T) {
+	cfg, err := Load("../config.toml", noEnv)
+	if err != nil {
+		t.Fatalf("load example config: %v", err)
+	}
+	want := Default()
+	want.Download.Peers = []string{}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("example config differs from defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	path := writeConfig(t, `
+network = "regtest"
+log_format = "json"
+[database]
+url = "postgres://x@127.0.0.1:1/db"
+[download]
+peers = ["`+validPeer+`", "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619@[::1]:9735"]
+[snapshot]
+interval = "6h"
+[retention]
+history = "70d"
+`)
+	cfg, err := Load(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Network != "regtest" || cfg.Snapshot.Interval.Std() != 6*time.Hour || cfg.Retention.History.Std() != 70*24*time.Hour {
+		t.Errorf("unexpected values: %+v", cfg)
+	}
+	peers := cfg.Peers()
+	if len(peers) != 2 || peers[1].Addr != "[::1]:9735" || peers[0].String() != validPeer {
+		t.Errorf("peers = %v", peers)
+	}
+	if h := cfg.ChainHash(); h[0] != 0x06 || h[31] != 0x0f {
+		t.Errorf("regtest chain hash = %x", h)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	path := writeConfig(t, "network = \"mainnet\"\n[database]\nurl = \"postgres://file\"\n")
+	env := map[string]string{
+		"LNSYNC_DATABASE_URL":      "postgres://env",
+		"LNSYNC_NETWORK":           "signet",
+		"LNSYNC_PEERS":             " " + validPeer + " ,, ",
+		"LNSYNC_SNAPSHOT_INTERVAL": "1d",
+		"LNSYNC_HTTP_LISTEN":       "127.0.0.1:9999",
+	}
+	cfg, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.URL != "postgres://env" || cfg.Network != "signet" || cfg.HTTP.Listen != "127.0.0.1:9999" {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+	if len(cfg.Download.Peers) != 1 || cfg.Snapshot.Interval.Std() != 24*time.Hour {
+		t.Errorf("peers %v interval %v", cfg.Download.Peers, cfg.Snapshot.Interval)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		env     map[string]string
+		wantKey string
+		wantVal string
+	}{
+		{"unknown top-level key", `netwrok = "mainnet"`, nil, "netwrok", ""},
+		{"unknown nested key", "[snapshot]\nintervall = \"3h\"", nil, "snapshot.intervall", ""},
+		{"unknown section", "[bogus]\nx = 1", nil, "bogus", ""},
+		{"bad network", `network = "litecoin"`, nil, "network", "litecoin"},
+		{"bad log level", `log_level = "loud"`, nil, "log_level", "loud"},
+		{"bad log format", `log_format = "xml"`, nil, "log_format", "xml"},
+		{"peer without @", "[download]\npeers = [\"nothing\"]", nil, "download.peers[0]", "nothing"},
+		{"peer short key", "[download]\npeers = [\"0211@h:1\"]", nil, "download.peers[0]", "0211@h:1"},
+		{"peer not on curve", "[download]\npeers = [\"02" + strings.Repeat("ff", 32) + "@h:1\"]", nil, "download.peers[0]", ""},
+		{"peer without port", "[download]\npeers = [\"" + strings.Split(validPeer, "@")[0] + "@host\"]", nil, "download.peers[0]", ""},
+		{"peer bad port", "[download]\npeers = [\"" + strings.Split(validPeer, "@")[0] + "@host:70000\"]", nil, "download.peers[0]", ""},
+		{"second peer bad", "[download]\npeers = [\"" + validPeer + "\", \"x@y\"]", nil, "download.peers[1]", "x@y"},
+		{"interval off grid", "[snapshot]\ninterval = \"4h\"", nil, "snapshot.interval", "4h0m0s"},
+		{"interval zero", "[snapshot]\ninterval = \"0s\"", nil, "snapshot.interval", "0s"},
+		{"interval negative", "[snapshot]\ninterval = \"-3h\"", nil, "snapshot.interval", "-3h0m0s"},
+		{"interval from env", "", map[string]string{"LNSYNC_SNAPSHOT_INTERVAL": "90m"}, "snapshot.interval", "1h30m0s"},
+		{"interval unparsable env", "", map[string]string{"LNSYNC_SNAPSHOT_INTERVAL": "soon"}, "snapshot.interval (from LNSYNC_SNAPSHOT_INTERVAL)", "soon"},
+		{"empty snapshot dir", "[snapshot]\ndirectory = \"\"", nil, "snapshot.directory", ""},
+		{"bad listen", "[http]\nlisten = \"8080\"", nil, "http.listen", "8080"},
+		{"retention too short", "[retention]\nhistory = \"7d\"", nil, "retention.history", "7d"},
+		{"max conns", "[database]\nmax_conns = 1", nil, "database.max_conns", "1"},
+		{"write batch", "[database]\nwrite_batch = 0", nil, "database.write_batch", "0"},
+		{"bad peer from env", "", map[string]string{"LNSYNC_PEERS": "abc"}, "download.peers[0]", "abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.text)
+			_, err := Load(path, func(k string) string { return tt.env[k] })
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			if cerr.Key != tt.wantKey {
+				t.Errorf("key = %q, want %q (err: %v)", cerr.Key, tt.wantKey, err)
+			}
+			if tt.wantVal != "" && cerr.Value != tt.wantVal {
+				t.Errorf("value = %q, want %q (err: %v)", cerr.Value, tt.wantVal, err)
+			}
+			if !strings.Contains(err.Error(), tt.wantKey) {
+				t.Errorf("message %q does not name the key", err)
+			}
+		})
+	}
+}
+
+func TestSyntaxErrorNamesLine(t *testing.T) {
+	path := writeConfig(t, "network = \"mainnet\"\nlog_level = \n")
+	_, err := Load(path, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("err = %v, want a parse error on line 2", err)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "absent.toml"), noEnv); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want not-exist", err)
+	}
+}
+
+func TestMaxIncrementalScope(t *testing.T) {
+	tests := []struct{ interval, want time.Duration }{
+		{3 * time.Hour, 32 * 24 * time.Hour},
+		{24 * time.Hour, 32 * 24 * time.Hour},
+		{6 * time.Hour, 32 * 24 * time.Hour},
+		{9 * time.Hour, 24 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		if got := MaxIncrementalScope(tt.interval); got != tt.want {
+			t.Errorf("MaxIncrementalScope(%v) = %v, want %v", tt.interval, got, tt.want)
+		}
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	for in, want := range map[string]time.Duration{"3h": 3 * time.Hour, "14d": 14 * 24 * time.Hour, "200ms": 200 * time.Millisecond} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(in)); err != nil || d.Std() != want {
+			t.Errorf("%q -> %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "-1d", "3x", "1.5d"} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

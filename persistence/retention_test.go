@@ -1,0 +1,108 @@
+package persistence_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/persistence/persistencetest"
+)
+
+func TestPruneKeepsWhatDeltasNeed(t *testing.T) {
+	url := persistencetest.NewDatabase(t)
+	store := persistencetest.OpenMigrated(t, url)
+	ctx := context.Background()
+	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true}, persistencetest.Logger(t))
+	w.Start(ctx)
+
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	update := func(scid uint64, dir uint8, ts uint32, seen time.Time) *persistence.ChannelUpdate {
+		return &persistence.ChannelUpdate{SCID: scid, Direction: dir, Timestamp: ts, MessageFlags: 1, ChannelFlags: dir,
+			Signed: []byte{byte(scid), dir, byte(ts)}, ReceivedAt: seen}
+	}
+	announce := func(scid uint64, seen time.Time) *persistence.ChannelAnnouncement {
+		a := &persistence.ChannelAnnouncement{SCID: scid, Features: []byte{}, Signed: []byte{byte(scid)}, ReceivedAt: seen}
+		a.NodeID1[0], a.NodeID2[0] = 2, 3
+		return a
+	}
+	const live, dead = 1 << 40, 2 << 40
+	old := now.Add(-60 * day)
+	recs := []persistence.Record{
+		announce(live, old), announce(dead, old),
+		// live channel, direction 0: three old versions and one recent.
+		update(live, 0, uint32(old.Unix()), old),
+		update(live, 0, uint32(old.Unix())+2, old.Add(time.Hour)),   // newest before the cut-off by timestamp...
+		update(live, 0, uint32(old.Unix())+1, old.Add(2*time.Hour)), // ...although this one was seen later
+		update(live, 0, uint32(now.Unix())-3600, now.Add(-time.Hour)),
+		// live channel, direction 1: only old versions; the newest must survive.
+		update(live, 1, uint32(old.Unix()), old),
+		update(live, 1, uint32(old.Unix())+5, old.Add(time.Minute)),
+		// dead channel: silent for 60 days.
+		update(dead, 0, uint32(old.Unix()), old),
+		update(dead, 1, uint32(old.Unix()), old),
+		&persistence.Receipt{ReceivedAt: now.Add(-20 * day), PeerID: 1, MsgHash: 1, MsgType: 258, Size: 138},
+		&persistence.Receipt{ReceivedAt: now.Add(-1 * day), PeerID: 1, MsgHash: 2, MsgType: 258, Size: 138},
+	}
+	for _, r := range recs {
+		if err := w.Submit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Stop()
+
+	res, err := store.Prune(ctx, now, persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Channels != 1 || res.Updates != 3 || res.ReceiptPartitions != 1 {
+		t.Errorf("prune result %+v, want 1 channel, 3 updates, 1 receipt partition", res)
+	}
+	conn := openPool(t, url)
+	rows, err := conn.Query(ctx, "SELECT scid, direction, timestamp FROM channel_updates ORDER BY scid, direction, timestamp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		scid int64
+		dir  int16
+		ts   int64
+	}
+	var got []key
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.scid, &k.dir, &k.ts); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	want := []key{
+		{live, 0, old.Unix() + 2},
+		{live, 0, now.Unix() - 3600},
+		{live, 1, old.Unix() + 5},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("kept %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("kept[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if n := count(t, conn, "SELECT count(*) FROM channel_announcements"); n != 1 {
+		t.Errorf("announcements = %d, want the live one", n)
+	}
+	if n := count(t, conn, "SELECT count(*) FROM receipts"); n != 1 {
+		t.Errorf("receipts = %d, want the one within 14 days", n)
+	}
+	// Partitions for the days ahead exist so the live writer need not create them.
+	if n := count(t, conn, "SELECT count(*) FROM pg_tables WHERE tablename = $1", "receipts_p"+now.Add(2*day).Format("20060102")); n != 1 {
+		t.Errorf("partition two days ahead missing")
+	}
+	// A second prune finds nothing more.
+	res, err = store.Prune(ctx, now, persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day})
+	if err != nil || res != (persistence.PruneResult{}) {
+		t.Errorf("second prune = %+v, %v; want nothing", res, err)
+	}
+}

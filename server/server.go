@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Readiness reports whether lnsync can serve fresh data; the reason explains
+// a false answer.
+type Readiness func(ctx context.Context) (ready bool, reason string)
+
+// Options configures a Server.
+type Options struct {
+	// Listen is the TCP address to bind, e.g. "127.0.0.1:8080".
+	Listen string
+	// Registry receives the server's own metrics and is exposed on /metrics.
+	Registry *prometheus.Registry
+	// Ready backs /readyz; nil means always ready.
+	Ready Readiness
+	// Logger receives request errors.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP API. Create it with New, then Start and Stop it once.
+type Server struct {
+	opts   Options
+	router chi.Router
+	http   *http.Server
+	ln     net.Listener
+	wg     sync.WaitGroup
+	logger *slog.Logger
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds a Server with the health and metrics routes. Callers add their
+// own routes with Mount before Start.
+func New(opts Options) *Server {
+	s := &Server{opts: opts, router: chi.NewRouter(), logger: opts.Logger.With("component", "http")}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lnsync_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "lnsync_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
+	}, []string{"route"})
+	opts.Registry.MustRegister(s.requests, s.latency)
+
+	s.router.Use(s.observe, cors)
+	s.router.Get("/healthz", s.handle(s.healthz))
+	s.router.Get("/readyz", s.handle(s.readyz))
+	s.router.Handle("/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	s.router.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return Errorf(http.StatusNotFound, "no such resource")
+	}))
+	s.router.MethodNotAllowed(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return Errorf(http.StatusMethodNotAllowed, "method not allowed")
+	}))
+	return s
+}
+
+// Router returns the router so that other packages can add routes before
+// Start.
+func (s *Server) Router() chi.Router { return s.router }
+
+// Handler returns the server's root handler (for tests).
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Start binds the listener and serves in the background. It returns the bind
+// error, if any.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.opts.Listen, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "err", err)
+		}
+	}()
+	s.logger.Info("listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the bound address; valid after Start.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Stop stops accepting connections and waits up to 30 s for in-flight
+// requests to finish.
+func (s *Server) Stop() {
+	if s.http == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.logger.Warn("shutdown did not finish in time", "err", err)
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Ready == nil {
+		return writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	}
+	ready, reason := s.opts.Ready(r.Context())
+	code := http.StatusOK
+	if !ready {
+		code = http.StatusServiceUnavailable
+	}
+	return writeJSON(w, code, map[string]any{"ready": ready, "reason": reason})
+}
+
+// Error is an HTTP error with a status and a message safe to show clients.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(status int, format string, args ...any) error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+// handle adapts a handler returning an error: an *Error becomes its status
+// and message, anything else a 500 whose details go only to the log.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var he *Error
+		if !errors.As(err, &he) {
+			if r.Context().Err() == nil {
+				s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			he = &Error{Status: http.StatusInternalServerError, Msg: "internal error"}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(he.Status)
+		fmt.Fprintln(w, he.Msg)
+	}
+}
+
+// Handle exposes the error adapter to packages adding routes.
+func (s *Server) Handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return s.handle(h)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+// statusRecorder captures the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.requests.WithLabelValues(route, fmt.Sprint(rec.code)).Inc()
+		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// cors lets browser and WASM wallets fetch with GET from any origin.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Encoding, ETag, Last-Modified")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "If-None-Match, If-Modified-Since, Accept-Encoding")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
