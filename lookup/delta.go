@@ -1,0 +1,242 @@
+package lookup
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/lnsync/lnsync/rgs"
+)
+
+const (
+	// StaleAge is how old a channel direction's newest gossip timestamp may be
+	// before the channel leaves every delta (LDK prunes it at the same age).
+	StaleAge = 14 * 24 * time.Hour
+	// OldReferenceAge: a changed direction whose previous version was stored
+	// this long before C is sent in full, since the client may have lost it.
+	OldReferenceAge = 6 * 24 * time.Hour
+	// ReminderBuckets is how many buckets channels and nodes are spread over
+	// for reminders; one bucket falls due every ReminderPeriod, so each is due
+	// once every ReminderBuckets*ReminderPeriod (6 days).
+	ReminderBuckets = 24
+	// ReminderPeriod is the spacing of bucket due times, aligned to the Unix
+	// epoch.
+	ReminderPeriod = 6 * time.Hour
+)
+
+// DeltaStats counts what a delta holds and what it left out.
+type DeltaStats struct {
+	Announcements int
+	Full          int
+	Incremental   int
+	Reminders     int
+	NodesFull     int
+	NodesMutated  int
+	// StaleChannels were announced but a direction is missing or older than
+	// StaleAge at C.
+	StaleChannels int
+	// MisorderedChannels have node_id_1 >= node_id_2; current clients reject a
+	// whole file for one of them, so they are never sent.
+	MisorderedChannels int
+}
+
+// Delta computes the delta for a client whose last sync was at last (zero or
+// the Unix epoch for a client with no graph) as of reference time ref, from
+// the rows stored before ref. The Index must cover ref (see CatchUp).
+//
+// The header timestamp is ref itself: the client's next request is for ref,
+// and a file is valid for clients even when it carries no channel content.
+func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var st DeltaStats
+	if ref.Unix() <= 0 || ref.Unix() > 1<<32-1 {
+		return nil, st, fmt.Errorf("reference time %d outside the RGS timestamp range", ref.Unix())
+	}
+	if x.covered.Before(ref) {
+		return nil, st, fmt.Errorf("index covers %s, before reference time %s", x.covered.UTC().Format(time.RFC3339), ref.UTC().Format(time.RFC3339))
+	}
+	c := ref.UnixMicro()
+	l := int64(0)
+	if last.Unix() > 0 {
+		l = last.UnixMicro()
+	}
+	if l > c {
+		l = c
+	}
+	staleC := ref.Add(-StaleAge).Unix()
+	staleL := time.UnixMicro(l).Add(-StaleAge).Unix()
+	oldRef := ref.Add(-OldReferenceAge).UnixMicro()
+	due := dueBuckets(l, c)
+
+	d := &rgs.Delta{ChainHash: x.chain, Timestamp: uint32(ref.Unix())}
+	liveAtC := make(map[rgs.NodeID]bool)
+	liveAtL := make(map[rgs.NodeID]bool)
+	for _, ch := range x.channels {
+		if ch.seen >= c {
+			continue // not announced yet as of C (or an update without announcement)
+		}
+		cur := [2]*version{ch.dirs[0].at(c), ch.dirs[1].at(c)}
+		if cur[0] == nil || cur[1] == nil || int64(cur[0].timestamp) < staleC || int64(cur[1].timestamp) < staleC {
+			st.StaleChannels++
+			continue
+		}
+		if bytes.Compare(ch.node1[:], ch.node2[:]) >= 0 {
+			st.MisorderedChannels++
+			continue
+		}
+		liveAtC[ch.node1], liveAtC[ch.node2] = true, true
+		prev := [2]*version{ch.dirs[0].at(l), ch.dirs[1].at(l)}
+		knownAtL := l > 0 && ch.seen < l && prev[0] != nil && prev[1] != nil &&
+			int64(prev[0].timestamp) >= staleL && int64(prev[1].timestamp) >= staleL
+		if !knownAtL {
+			// New to the client (or it pruned the channel): announce it and send
+			// both directions whole.
+			d.Announcements = append(d.Announcements, rgs.Announcement{
+				SCID: ch.scid, Features: ch.features, NodeID1: ch.node1, NodeID2: ch.node2,
+				FundingSats: ch.fundingSats, FundingKnown: ch.fundingKnown,
+			})
+			st.Announcements++
+			for dir := range 2 {
+				d.Updates = append(d.Updates, fullUpdate(ch.scid, uint8(dir), cur[dir]))
+				st.Full++
+			}
+			continue
+		}
+		liveAtL[ch.node1], liveAtL[ch.node2] = true, true
+		remind := due[ChannelBucket(ch.scid)]
+		for dir := range 2 {
+			now, before := cur[dir], prev[dir]
+			changed := now.policy.Diff(before.policy)
+			disabledChanged := disabled(now.flags) != disabled(before.flags)
+			switch {
+			case changed == 0 && !disabledChanged:
+				if remind {
+					d.Updates = append(d.Updates, rgs.Update{SCID: ch.scid, Direction: uint8(dir), Disabled: disabled(now.flags), Kind: rgs.Reminder})
+					st.Reminders++
+				}
+			case changed == rgs.AllFields || before.seen <= oldRef:
+				d.Updates = append(d.Updates, fullUpdate(ch.scid, uint8(dir), now))
+				st.Full++
+			default:
+				d.Updates = append(d.Updates, rgs.Update{
+					SCID: ch.scid, Direction: uint8(dir), Disabled: disabled(now.flags),
+					Kind: rgs.Incremental, Policy: now.policy, Changed: changed,
+				})
+				st.Incremental++
+			}
+		}
+	}
+	x.nodeDeltas(d, &st, l, c, due, liveAtC, liveAtL)
+	d.Sort()
+	return d, st, nil
+}
+
+// nodeDeltas adds version 2 node data: whole data for nodes new to the client
+// or due for a reminder, the changed parts for nodes whose announcement changed.
+func (x *Index) nodeDeltas(d *rgs.Delta, st *DeltaStats, l, c int64, due [ReminderBuckets]bool, liveAtC, liveAtL map[rgs.NodeID]bool) {
+	oldRef := c - OldReferenceAge.Microseconds()
+	for id := range liveAtC {
+		n := x.nodes[id]
+		if n == nil {
+			continue
+		}
+		cur := n.at(c)
+		if cur == nil {
+			continue
+		}
+		prev := n.at(l)
+		whole := rgs.NodeDelta{NodeID: id, HasAddresses: true, Addresses: cur.addresses, HasFeatures: true, Features: cur.features}
+		switch {
+		case !liveAtL[id] || prev == nil || due[NodeBucket(id)]:
+			d.Nodes = append(d.Nodes, whole)
+			st.NodesFull++
+		case cur.addrKey != prev.addrKey || !bytes.Equal(cur.features, prev.features):
+			if prev.seen <= oldRef {
+				d.Nodes = append(d.Nodes, whole)
+				st.NodesFull++
+				continue
+			}
+			nd := rgs.NodeDelta{NodeID: id}
+			if cur.addrKey != prev.addrKey {
+				nd.HasAddresses, nd.Addresses = true, cur.addresses
+			}
+			if !bytes.Equal(cur.features, prev.features) {
+				nd.HasFeatures, nd.Features = true, cur.features
+			}
+			d.Nodes = append(d.Nodes, nd)
+			st.NodesMutated++
+		}
+	}
+}
+
+func fullUpdate(scid uint64, dir uint8, v *version) rgs.Update {
+	return rgs.Update{SCID: scid, Direction: dir, Disabled: disabled(v.flags), Kind: rgs.Full, Policy: v.policy}
+}
+
+func disabled(channelFlags uint8) bool { return channelFlags&0x02 != 0 }
+
+// ChannelBucket is the reminder bucket of a channel: FNV-1a of the SCID's
+// 8 big-endian bytes, modulo ReminderBuckets.
+func ChannelBucket(scid uint64) int {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], scid)
+	h := fnv.New64a()
+	h.Write(b[:])
+	return int(h.Sum64() % ReminderBuckets)
+}
+
+// NodeBucket is the reminder bucket of a node: FNV-1a of its key's
+// 32-byte x-coordinate, modulo ReminderBuckets.
+func NodeBucket(id rgs.NodeID) int {
+	h := fnv.New64a()
+	h.Write(id[1:])
+	return int(h.Sum64() % ReminderBuckets)
+}
+
+// BucketsDue reports which reminder buckets fell due in (last, ref]. A
+// zero last (a full delta) has none.
+func BucketsDue(last, ref time.Time) [ReminderBuckets]bool {
+	l := int64(0)
+	if last.Unix() > 0 {
+		l = last.UnixMicro()
+	}
+	return dueBuckets(l, ref.UnixMicro())
+}
+
+// dueBuckets reports which buckets fell due in (l, c] (microseconds). Bucket
+// b is due at every k*ReminderPeriod with k mod ReminderBuckets == b. A full
+// delta (l == 0) needs no reminders.
+func dueBuckets(l, c int64) [ReminderBuckets]bool {
+	var due [ReminderBuckets]bool
+	if l <= 0 {
+		return due
+	}
+	period := ReminderPeriod.Microseconds()
+	first := l/period + 1 // first due time strictly after l
+	last := c / period    // last due time at or before c
+	for k := first; k <= last && k < first+ReminderBuckets; k++ {
+		due[k%ReminderBuckets] = true
+	}
+	return due
+}
+
+// Encode catches the Index up to ref and returns the delta for last encoded
+// in the given format version.
+func (x *Index) Encode(ctx context.Context, last, ref time.Time, formatVersion int) ([]byte, DeltaStats, error) {
+	if err := x.CatchUp(ctx, ref); err != nil {
+		return nil, DeltaStats{}, err
+	}
+	d, st, err := x.Delta(last, ref)
+	if err != nil {
+		return nil, st, err
+	}
+	b, err := d.Encode(formatVersion)
+	if err != nil {
+		return nil, st, fmt.Errorf("encode delta: %w", err)
+	}
+	return b, st, nil
+}

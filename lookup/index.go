@@ -1,0 +1,326 @@
+package lookup
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/rgs"
+)
+
+// version is one stored channel update, reduced to what deltas need.
+type version struct {
+	seen      int64 // unix microseconds
+	timestamp uint32
+	flags     uint8 // channel_flags
+	policy    rgs.Policy
+}
+
+// history is one channel direction's versions in seen order, with, for each
+// position i, newest[i]: the index of the highest gossip timestamp in [0, i].
+// The newest version as of any time is then one binary search away.
+type history struct {
+	versions []version
+	newest   []int32
+}
+
+// insert adds v keeping seen order (live rows arrive in order; imported
+// history may not).
+func (h *history) insert(v version) {
+	i := len(h.versions)
+	for i > 0 && h.versions[i-1].seen > v.seen {
+		i--
+	}
+	h.versions = slices.Insert(h.versions, i, v)
+	h.newest = slices.Insert(h.newest, i, 0)
+	h.reindex(i)
+}
+
+// reindex recomputes newest from position i on.
+func (h *history) reindex(i int) {
+	for ; i < len(h.versions); i++ {
+		if i == 0 {
+			h.newest[0] = 0
+			continue
+		}
+		best := h.newest[i-1]
+		if h.versions[i].timestamp > h.versions[best].timestamp {
+			best = int32(i)
+		}
+		h.newest[i] = best
+	}
+}
+
+// at returns the newest version (highest gossip timestamp) among those seen
+// before t, or nil.
+func (h *history) at(t int64) *version {
+	n := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seen >= t })
+	if n == 0 {
+		return nil
+	}
+	return &h.versions[h.newest[n-1]]
+}
+
+// firstSeen returns the seen time of the first version, or max int64.
+func (h *history) firstSeen() int64 {
+	if len(h.versions) == 0 {
+		return 1<<63 - 1
+	}
+	return h.versions[0].seen
+}
+
+type channel struct {
+	scid         uint64
+	node1, node2 rgs.NodeID
+	features     []byte
+	fundingSats  uint64
+	fundingKnown bool
+	seen         int64 // announcement first stored
+	dirs         [2]history
+}
+
+// nodeVersion is one stored node announcement.
+type nodeVersion struct {
+	seen      int64
+	timestamp uint32
+	features  []byte        // interned
+	addresses []rgs.Address // parsed, interned per distinct address list
+	addrKey   string        // raw address bytes, for comparison
+}
+
+type node struct {
+	id       rgs.NodeID
+	versions []nodeVersion // seen order
+	newest   []int32
+}
+
+func (n *node) insert(v nodeVersion) {
+	i := len(n.versions)
+	for i > 0 && n.versions[i-1].seen > v.seen {
+		i--
+	}
+	n.versions = slices.Insert(n.versions, i, v)
+	n.newest = slices.Insert(n.newest, i, 0)
+	for ; i < len(n.versions); i++ {
+		if i == 0 {
+			continue
+		}
+		best := n.newest[i-1]
+		if n.versions[i].timestamp > n.versions[best].timestamp {
+			best = int32(i)
+		}
+		n.newest[i] = best
+	}
+}
+
+func (n *node) at(t int64) *nodeVersion {
+	k := sort.Search(len(n.versions), func(i int) bool { return n.versions[i].seen >= t })
+	if k == 0 {
+		return nil
+	}
+	return &n.versions[n.newest[k-1]]
+}
+
+// Source is what an Index reads from: persistence.Store satisfies it.
+type Source interface {
+	ReadSince(ctx context.Context, cur persistence.Cursor, v persistence.Visitor) (persistence.Cursor, time.Time, error)
+	Seal(ctx context.Context) (time.Time, error)
+}
+
+// Index is the in-memory gossip history deltas are computed from. It is safe
+// for concurrent use: many deltas may be computed while it catches up.
+type Index struct {
+	src    Source
+	chain  [32]byte
+	logger *slog.Logger
+
+	syncMu sync.Mutex // one reader of the source at a time
+
+	mu       sync.RWMutex
+	channels map[uint64]*channel
+	nodes    map[rgs.NodeID]*node
+	cursor   persistence.Cursor
+	covered  time.Time // every row with seen < covered has been read
+	rows     int
+
+	interned map[string][]byte        // feature bit fields
+	addrs    map[string][]rgs.Address // address lists
+}
+
+// NewIndex returns an empty Index over src for the given chain. Call CatchUp
+// before computing deltas.
+func NewIndex(src Source, chain [32]byte, logger *slog.Logger) *Index {
+	return &Index{
+		src:      src,
+		chain:    chain,
+		logger:   logger.With("component", "lookup"),
+		channels: make(map[uint64]*channel),
+		nodes:    make(map[rgs.NodeID]*node),
+		interned: make(map[string][]byte),
+		addrs:    make(map[string][]rgs.Address),
+	}
+}
+
+// Covered returns the time up to which the Index holds every stored row.
+func (x *Index) Covered() time.Time {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.covered
+}
+
+// Sync reads the rows stored since the last Sync.
+func (x *Index) Sync(ctx context.Context) error {
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
+	return x.syncLocked(ctx)
+}
+
+func (x *Index) syncLocked(ctx context.Context) error {
+	x.mu.RLock()
+	cur := x.cursor
+	x.mu.RUnlock()
+	var anns []*persistence.StoredAnnouncement
+	var ups []*persistence.StoredUpdate
+	var nodes []*persistence.StoredNode
+	// Rows are collected first and applied under the write lock in one go, so
+	// a delta never sees half of a read.
+	next, clock, err := x.src.ReadSince(ctx, cur, persistence.Visitor{
+		Announcement: func(a *persistence.StoredAnnouncement) error { anns = append(anns, a); return nil },
+		Update:       func(u *persistence.StoredUpdate) error { ups = append(ups, u); return nil },
+		Node:         func(n *persistence.StoredNode) error { nodes = append(nodes, n); return nil },
+	})
+	if err != nil {
+		return fmt.Errorf("sync index: %w", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, a := range anns {
+		x.addAnnouncement(a)
+	}
+	for _, u := range ups {
+		x.addUpdate(u)
+	}
+	for _, n := range nodes {
+		x.addNode(n)
+	}
+	x.cursor = next
+	if clock.After(x.covered) {
+		x.covered = clock
+	}
+	x.rows += len(anns) + len(ups) + len(nodes)
+	return nil
+}
+
+// CatchUp makes sure the Index holds every row with seen < c: it reads new
+// rows and, when that is not enough, seals the ingest clock (waiting for
+// batches in flight) and reads again.
+func (x *Index) CatchUp(ctx context.Context, c time.Time) error {
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
+	if err := x.syncLocked(ctx); err != nil {
+		return err
+	}
+	if !x.Covered().Before(c) {
+		return nil
+	}
+	if _, err := x.src.Seal(ctx); err != nil {
+		return fmt.Errorf("catch up: %w", err)
+	}
+	if err := x.syncLocked(ctx); err != nil {
+		return err
+	}
+	if x.Covered().Before(c) {
+		return fmt.Errorf("catch up: index covers %s, before the requested %s (is the reference time in the future?)",
+			x.Covered().UTC().Format(time.RFC3339), c.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (x *Index) intern(b []byte) []byte {
+	if v, ok := x.interned[string(b)]; ok {
+		return v
+	}
+	v := bytes.Clone(b)
+	if v == nil {
+		v = []byte{}
+	}
+	x.interned[string(b)] = v
+	return v
+}
+
+func (x *Index) addAnnouncement(a *persistence.StoredAnnouncement) {
+	c := x.channels[a.SCID]
+	if c == nil {
+		c = &channel{scid: a.SCID}
+		x.channels[a.SCID] = c
+	}
+	c.node1, c.node2 = a.NodeID1, a.NodeID2
+	c.features = x.intern(a.Features)
+	c.fundingSats, c.fundingKnown = a.FundingSats, a.FundingKnown
+	c.seen = a.Seen.UnixMicro()
+}
+
+func (x *Index) addUpdate(u *persistence.StoredUpdate) {
+	c := x.channels[u.SCID]
+	if c == nil {
+		// Updates are only stored for announced channels; one can still arrive
+		// in a read before its announcement when an import stores them in the
+		// same batch. Keep it: the announcement completes the channel.
+		c = &channel{scid: u.SCID, seen: 1<<63 - 1}
+		x.channels[u.SCID] = c
+	}
+	c.dirs[u.Direction&1].insert(version{
+		seen:      u.Seen.UnixMicro(),
+		timestamp: u.Timestamp,
+		flags:     u.ChannelFlags,
+		policy: rgs.Policy{
+			CLTVExpiryDelta:           u.CLTVExpiryDelta,
+			HTLCMinimumMsat:           u.HTLCMinimumMsat,
+			FeeBaseMsat:               u.FeeBaseMsat,
+			FeeProportionalMillionths: u.FeeProportionalMillionths,
+			HTLCMaximumMsat:           u.HTLCMaximumMsat,
+		},
+	})
+}
+
+func (x *Index) addNode(s *persistence.StoredNode) {
+	n := x.nodes[s.NodeID]
+	if n == nil {
+		n = &node{id: s.NodeID}
+		x.nodes[s.NodeID] = n
+	}
+	key := string(s.Addresses)
+	list, ok := x.addrs[key]
+	if !ok {
+		list = rgs.SplitAddresses(s.Addresses)
+		x.addrs[key] = list
+	}
+	n.insert(nodeVersion{
+		seen:      s.Seen.UnixMicro(),
+		timestamp: s.Timestamp,
+		features:  x.intern(s.Features),
+		addresses: list,
+		addrKey:   key,
+	})
+}
+
+// Stats describes the Index's size.
+type Stats struct {
+	Channels int
+	Nodes    int
+	Rows     int
+	Covered  time.Time
+}
+
+// Stats returns the Index's size.
+func (x *Index) Stats() Stats {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return Stats{Channels: len(x.channels), Nodes: len(x.nodes), Rows: x.rows, Covered: x.covered}
+}
