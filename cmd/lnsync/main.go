@@ -1,0 +1,115 @@
+// Command lnsync collects Lightning gossip from peers into Postgres and serves
+// it to Rapid Gossip Sync clients as compact snapshots.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "lnsync:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a command-line mistake whose message was already printed.
+var errUsage = errors.New("usage")
+
+const usage = `lnsync collects Lightning gossip and serves Rapid Gossip Sync snapshots.
+
+Usage:
+  lnsync <command> [-config PATH] [arguments]
+
+Commands:
+  serve     run the downloader, the snapshotter and the HTTP API
+  migrate   apply database migrations and exit
+  inspect   print an RGS snapshot file as JSON
+  version   print the version
+
+Every command reads ./config.toml unless -config says otherwise; LNSYNC_*
+environment variables override it. Run "lnsync <command> -h" for details.
+`
+
+type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	commands := map[string]command{
+		"serve":   cmdServe,
+		"migrate": cmdMigrate,
+		"inspect": cmdInspect,
+		"version": cmdVersion,
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "lnsync: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+	return cmd(ctx, args[1:], stdout, stderr)
+}
+
+// newFlagSet returns a flag set for a command that prints summary and the
+// flags on -h, and returns errUsage for bad flags.
+func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, mapping parse errors other than -h to errUsage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
+func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", "Usage: lnsync version\n\nPrints the lnsync version and the Go toolchain that built it.", stderr)
+	fs.String("config", "./config.toml", "configuration file (unused)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	goVersion := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		goVersion = info.GoVersion
+	}
+	fmt.Fprintf(stdout, "lnsync %s (%s)\n", version, goVersion)
+	return nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lnsync/lnsync/config"
+	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/server"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", `Usage: lnsync serve [-config PATH]
+
+Runs lnsync: applies migrations, then collects gossip from the configured
+peers, computes snapshots on schedule and serves the HTTP API until SIGINT or
+SIGTERM.`, stderr)
+	configPath := fs.String("config", "./config.toml", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	logger := cfg.Logger(stderr)
+	logger.Info("starting lnsync", "version", version, "network", cfg.Network, "peers", len(cfg.Download.Peers))
+
+	store, err := openStoreWithRetry(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx, logger); err != nil {
+		return err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	writer := persistence.NewWriter(store, persistence.WriterConfig{
+		QueueSize:     cfg.Database.WriteQueue,
+		BatchSize:     cfg.Database.WriteBatch,
+		FlushInterval: cfg.Database.FlushInterval.Std(),
+	}, logger)
+	registerWriterMetrics(registry, writer)
+	writer.Start(ctx)
+	defer writer.Stop()
+
+	retention := persistence.NewRetentionJob(store, persistence.RetentionConfig{
+		History:  cfg.Retention.History.Std(),
+		Receipts: cfg.Retention.Receipts.Std(),
+	}, cfg.Retention.Every.Std(), logger)
+	retention.Start(ctx)
+	defer retention.Stop()
+
+	srv := server.New(server.Options{
+		Listen:   cfg.HTTP.Listen,
+		Registry: registry,
+		Logger:   logger,
+		Ready: func(ctx context.Context) (bool, string) {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := store.Ping(ctx); err != nil {
+				return false, "database unreachable"
+			}
+			return true, ""
+		},
+	})
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Stop()
+
+	<-ctx.Done()
+	logger.Info("shutting down")
+	return nil
+}
+
+// openStoreWithRetry connects to the database, waiting up to a minute for it
+// to come up (a database and lnsync started together).
+func openStoreWithRetry(ctx context.Context, cfg config.Config, logger *slog.Logger) (*persistence.Store, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		store, err := openStore(ctx, cfg)
+		if err == nil {
+			return store, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		logger.Warn("database not reachable yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func registerWriterMetrics(reg *prometheus.Registry, w *persistence.Writer) {
+	counter := func(name, help string, f func(persistence.WriterStats) int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(w.Stats())) }))
+	}
+	counter("lnsync_writer_committed_records_total", "Records committed by the batched writer.", func(s persistence.WriterStats) int64 { return s.Committed })
+	counter("lnsync_writer_inserted_rows_total", "Rows the writer inserted (new, not duplicates).", func(s persistence.WriterStats) int64 { return s.Inserted })
+	counter("lnsync_writer_batches_total", "Batches the writer committed.", func(s persistence.WriterStats) int64 { return s.Batches })
+	counter("lnsync_writer_retries_total", "Batch attempts that failed and were retried.", func(s persistence.WriterStats) int64 { return s.Retries })
+	counter("lnsync_writer_dropped_records_total", "Records given up at shutdown because the database stayed down.", func(s persistence.WriterStats) int64 { return s.Dropped })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lnsync_writer_queue_length", Help: "Records waiting for the writer."},
+		func() float64 { return float64(w.Stats().Queued) }))
+}

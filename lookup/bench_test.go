@@ -1,0 +1,213 @@
+package lookup_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/lnsync/lnsync/lookup"
+	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/persistence/persistencetest"
+	"github.com/lnsync/lnsync/rgs"
+)
+
+// mainnetScale sizes the synthetic history of BenchmarkDeltaMainnet: today's
+// mainnet graph and two weeks of gossip at its rate (about 250k channel
+// updates a day, most of them on a small share of channels).
+var mainnetScale = struct {
+	channels, nodes, days int
+	updatesPerDay         int
+	nodeAnnsPerDay        int
+}{channels: 55_000, nodes: 17_000, days: 14, updatesPerDay: 250_000, nodeAnnsPerDay: 40_000}
+
+// fillHistory stores a synthetic mainnet-scale history ending at ref through
+// the batched writer and returns the number of rows.
+func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) int {
+	b.Helper()
+	s := mainnetScale
+	if v := os.Getenv("LNSYNC_BENCH_CHANNELS"); v != "" {
+		n, _ := strconv.Atoi(v)
+		s.channels, s.nodes = n, n*17/55
+		s.updatesPerDay = n * 250_000 / 55_000
+		s.nodeAnnsPerDay = n * 40_000 / 55_000
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ctx := context.Background()
+	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, BatchSize: 20000, QueueSize: 100000}, persistencetest.Logger(b))
+	w.Start(ctx)
+	keys := make([]rgs.NodeID, s.nodes)
+	for i := range keys {
+		var secret [32]byte
+		secret[0], secret[1], secret[2] = 7, byte(i>>8), byte(i)
+		_, pub := btcec.PrivKeyFromBytes(secret[:])
+		copy(keys[i][:], pub.SerializeCompressed())
+	}
+	start := ref.Add(-time.Duration(s.days) * day)
+	span := ref.Sub(start)
+	rows := 0
+	submit := func(r persistence.Record) {
+		if err := w.Submit(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		rows++
+	}
+	// Each direction draws a weight from a heavy tail; updates are shared out
+	// in proportion, so a few directions carry most of them.
+	type dir struct {
+		scid uint64
+		d    uint8
+		w    float64
+	}
+	dirs := make([]dir, 0, 2*s.channels)
+	total := 0.0
+	for i := range s.channels {
+		a, c := rng.IntN(s.nodes), rng.IntN(s.nodes)
+		for c == a {
+			c = rng.IntN(s.nodes)
+		}
+		n1, n2 := keys[a], keys[c]
+		if bytes.Compare(n1[:], n2[:]) > 0 {
+			n1, n2 = n2, n1
+		}
+		id := uint64(700_000+i/4)<<40 | uint64(i%4)<<16
+		announced := start.Add(time.Duration(rng.Int64N(int64(span / 10))))
+		submit(&persistence.ChannelAnnouncement{SCID: id, NodeID1: n1, NodeID2: n2, Features: []byte{},
+			FundingSats: uint64(100_000 + rng.IntN(10_000_000)), FundingKnown: true, Signed: []byte{1}, ReceivedAt: announced})
+		for d := range 2 {
+			wt := rng.Float64()
+			wt = wt * wt * wt * wt * wt * wt
+			dirs = append(dirs, dir{id, uint8(d), wt})
+			total += wt
+		}
+	}
+	updates := s.updatesPerDay * s.days
+	for _, d := range dirs {
+		n := 1 + int(float64(updates-len(dirs))*d.w/total)
+		times := make([]int64, n)
+		for i := range times {
+			times[i] = start.Unix() + rng.Int64N(int64(span/time.Second))
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		fee, ppm, cltv, disabled := uint32(rng.IntN(2000)), uint32(rng.IntN(3000)), uint16(40+rng.IntN(100)), false
+		for i, ts := range times {
+			if i > 0 && ts <= times[i-1] {
+				ts = times[i-1] + 1
+				times[i] = ts
+			}
+			switch r := rng.Float64(); {
+			case r < 0.25:
+				ppm = uint32(rng.IntN(3000))
+			case r < 0.30:
+				fee = uint32(rng.IntN(2000))
+			case r < 0.34:
+				disabled = !disabled
+			case r < 0.35:
+				cltv = uint16(40 + rng.IntN(100))
+			}
+			flags := d.d
+			if disabled {
+				flags |= 2
+			}
+			submit(&persistence.ChannelUpdate{SCID: d.scid, Direction: d.d, Timestamp: uint32(ts), MessageFlags: 1, ChannelFlags: flags,
+				CLTVExpiryDelta: cltv, HTLCMinimumMsat: 1000, FeeBaseMsat: fee, FeeProportionalMillionths: ppm,
+				HTLCMaximumMsat: 990_000_000, Signed: []byte{2}, ReceivedAt: time.Unix(ts+int64(rng.IntN(60)), 0)})
+		}
+	}
+	features := [][]byte{{0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x2a, 0x69, 0xa2},
+		{0x88, 0x2a, 0x69, 0xa1}, {0x02, 0xa2, 0x69, 0xa2}}
+	perNode := s.nodeAnnsPerDay * s.days / s.nodes
+	for i, id := range keys {
+		addr := []byte{1, 10, byte(i >> 8), byte(i), 1, 0x26, 0x07}
+		if i%3 == 0 {
+			addr = append(addr, append([]byte{4}, bytes.Repeat([]byte{byte(i)}, 37)...)...)
+		}
+		n := 1 + rng.IntN(2*perNode)
+		for k := range n {
+			ts := start.Unix() + int64(k)*int64(span/time.Second)/int64(n) + int64(rng.IntN(60))
+			if k > 0 && rng.Float64() < 0.1 {
+				addr = append([]byte(nil), addr...)
+				addr[4] = byte(rng.IntN(256))
+			}
+			submit(&persistence.NodeAnnouncement{NodeID: id, Timestamp: uint32(ts), Features: features[i%len(features)],
+				Addresses: addr, Signed: []byte{3}, ReceivedAt: time.Unix(ts+30, 0)})
+		}
+	}
+	w.Stop()
+	return rows
+}
+
+// BenchmarkDeltaMainnet loads a mainnet-scale history into an Index and
+// measures one delta (computation and encoding) for the full, 7-day, 24-hour
+// and 3-hour scopes in both format versions, reporting sizes raw and gzip.
+// Set LNSYNC_BENCH_CHANNELS to scale it down.
+func BenchmarkDeltaMainnet(b *testing.B) {
+	ref := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	store := persistencetest.NewStore(b)
+	start := time.Now()
+	rows := fillHistory(b, store, ref)
+	b.Logf("stored %d rows in %v", rows, time.Since(start).Round(time.Millisecond))
+	idx := lookup.NewIndex(store, rgs.ChainMainnet, persistencetest.Logger(b))
+	start = time.Now()
+	if err := idx.CatchUp(context.Background(), ref); err != nil {
+		b.Fatal(err)
+	}
+	st := idx.Stats()
+	b.Logf("index load: %d rows, %d channels, %d nodes in %v; peak RSS %s", st.Rows, st.Channels, st.Nodes,
+		time.Since(start).Round(time.Millisecond), peakRSS())
+	for _, scope := range []struct {
+		name string
+		age  time.Duration
+	}{{"full", 0}, {"7d", 7 * day}, {"24h", day}, {"3h", 3 * hour}} {
+		for _, v := range []int{rgs.Version1, rgs.Version2} {
+			b.Run(scope.name+"/v"+strconv.Itoa(v), func(b *testing.B) {
+				var last time.Time
+				if scope.age > 0 {
+					last = ref.Add(-scope.age)
+				}
+				var out []byte
+				var ds lookup.DeltaStats
+				b.ReportAllocs()
+				for b.Loop() {
+					d, s, err := idx.Delta(last, ref)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if out, err = d.Encode(v); err != nil {
+						b.Fatal(err)
+					}
+					ds = s
+				}
+				var gz bytes.Buffer
+				zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+				zw.Write(out)
+				zw.Close()
+				b.ReportMetric(float64(len(out)), "bytes")
+				b.ReportMetric(float64(gz.Len()), "gzip-bytes")
+				b.Logf("%s v%d: %+v", scope.name, v, ds)
+			})
+		}
+	}
+}
+
+// peakRSS reads the process's peak resident set size.
+func peakRSS() string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}

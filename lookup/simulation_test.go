@@ -1,0 +1,283 @@
+package lookup_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/lnsync/lnsync/conformance"
+	"github.com/lnsync/lnsync/rgs"
+)
+
+// evolve stores three weeks of a small network's life from start: channels
+// open and close, fees change, nodes change addresses, some nodes go quiet for
+// days, and every live direction re-broadcasts a keep-alive within 10 days.
+func evolve(f *fixture, start time.Time, days int) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	type live struct {
+		id       uint64
+		a, b     byte
+		nextKeep [2]time.Time
+		fee      [2]uint32
+		closed   bool
+	}
+	var chans []*live
+	quietUntil := map[byte]time.Time{}
+	next := 0
+	open := func(t time.Time) {
+		a, b := byte(1+rng.IntN(40)), byte(1+rng.IntN(40))
+		for b == a {
+			b = byte(1 + rng.IntN(40))
+		}
+		if a > b {
+			a, b = b, a
+		}
+		c := &live{id: scid(830000+uint64(next), uint64(next%5)), a: a, b: b}
+		next++
+		f.announce(c.id, a, b, t)
+		for d := range 2 {
+			c.fee[d] = uint32(rng.IntN(1000))
+			f.update(c.id, upd{dir: uint8(d), ts: t, seen: t.Add(time.Second), fee: c.fee[d], ppm: 100})
+			c.nextKeep[d] = t.Add(time.Duration(5+rng.IntN(5)) * day)
+		}
+		chans = append(chans, c)
+	}
+	for i := range 40 {
+		f.node(byte(1+i), start, start, []byte{0x02, 0x20}, ipv4(10, 0, 0, byte(i), 9735))
+	}
+	for range 80 {
+		open(start)
+	}
+	for h := 1; h <= days*24; h++ {
+		t := start.Add(time.Duration(h) * time.Hour)
+		if h%8 == 0 {
+			open(t.Add(-time.Duration(rng.IntN(3600)) * time.Second))
+		}
+		if h%12 == 0 && len(chans) > 0 {
+			chans[rng.IntN(len(chans))].closed = true // goes silent: clients drop it after 14 days
+		}
+		if h%24 == 0 {
+			n := byte(1 + rng.IntN(40))
+			quietUntil[n] = t.Add(time.Duration(2+rng.IntN(3)) * day)
+		}
+		if h%6 == 0 {
+			n := byte(1 + rng.IntN(40))
+			f.node(n, t, t.Add(time.Minute), []byte{0x02, 0x20}, ipv4(10, 1, byte(h>>8), byte(h), 9735))
+		}
+		for _, c := range chans {
+			if c.closed {
+				continue
+			}
+			for d := range 2 {
+				signer := c.a
+				if d == 1 {
+					signer = c.b
+				}
+				if t.Before(quietUntil[signer]) {
+					continue
+				}
+				change := rng.Float64() < 0.01
+				if !change && t.Before(c.nextKeep[d]) {
+					continue
+				}
+				if change {
+					c.fee[d] = uint32(rng.IntN(1000))
+				}
+				ts := t.Add(-time.Duration(rng.IntN(1800)) * time.Second)
+				f.update(c.id, upd{dir: uint8(d), ts: ts, seen: ts.Add(time.Duration(rng.IntN(300)) * time.Second), fee: c.fee[d], ppm: 100, disabled: rng.Float64() < 0.02})
+				c.nextKeep[d] = t.Add(time.Duration(5+rng.IntN(5)) * day)
+			}
+		}
+	}
+}
+
+// withoutChannels drops the given channels from g and from its nodes'
+// channel lists.
+func withoutChannels(g *conformance.Graph, drop map[uint64]bool) *conformance.Graph {
+	c := *g
+	c.Channels = nil
+	for _, ch := range g.Channels {
+		if !drop[ch.SCID] {
+			c.Channels = append(c.Channels, ch)
+		}
+	}
+	c.Nodes = nil
+	for _, n := range g.Nodes {
+		var kept []uint64
+		for _, id := range n.Channels {
+			if !drop[id] {
+				kept = append(kept, id)
+			}
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		n.Channels = kept
+		c.Nodes = append(c.Nodes, n)
+	}
+	return &c
+}
+
+// withoutTimes clears the timestamps LDK stores (they depend on which file
+// carried the data), leaving what routing uses.
+func withoutTimes(g *conformance.Graph) *conformance.Graph {
+	c := *g
+	c.Channels = append([]conformance.Channel(nil), g.Channels...)
+	for i := range c.Channels {
+		for _, d := range []**conformance.Direction{&c.Channels[i].OneToTwo, &c.Channels[i].TwoToOne} {
+			if *d != nil {
+				v := **d
+				v.LastUpdate = 0
+				*d = &v
+			}
+		}
+	}
+	c.Nodes = append([]conformance.Node(nil), g.Nodes...)
+	for i := range c.Nodes {
+		if a := c.Nodes[i].Announcement; a != nil {
+			v := *a
+			v.LastUpdate = 0
+			c.Nodes[i].Announcement = &v
+		}
+	}
+	return &c
+}
+
+// TestLongRunClientsConverge replays three weeks of an evolving network to LDK
+// clients syncing every 3 h, 24 h, 48 h and 6 days (each starting from a full
+// snapshot after the first nine days, applying every delta with the real clock of
+// its sync). Each ends with exactly the graph of a client that applies one
+// full snapshot at the end, and at every daily checkpoint no channel that is
+// live on the server is missing from the client.
+func TestLongRunClientsConverge(t *testing.T) {
+	f := newFixture(t)
+	start := epoch
+	const days = 21
+	evolve(f, start, days)
+	end := start.Add(days * day)
+	ctx := context.Background()
+	if err := f.w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.index.CatchUp(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	encode := func(last, ref time.Time, v int) []byte {
+		t.Helper()
+		d, _, err := f.index.Delta(last, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := d.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	applyAt := func(ref time.Time) uint64 { return uint64(ref.Add(10 * time.Minute).Unix()) }
+	type client struct {
+		name    string
+		cadence time.Duration
+		version int
+	}
+	clients := []client{{"3h-v2", 3 * hour, 2}, {"24h-v2", day, 2}, {"48h-v2", 2 * day, 2}, {"6d-v2", 6 * day, 2}, {"24h-v1", day, 1}}
+	var runs []conformance.Run
+	type check struct {
+		client string
+		at     time.Time
+	}
+	var checks []check
+	for _, c := range clients {
+		first := end.Add(-12 * day)
+		files := [][]byte{encode(time.Time{}, first, c.version)}
+		nows := []uint64{applyAt(first)}
+		last := first
+		for ref := first.Add(c.cadence); !ref.After(end); ref = ref.Add(c.cadence) {
+			files = append(files, encode(last, ref, c.version))
+			nows = append(nows, applyAt(ref))
+			last = ref
+			if ref.Sub(first)%day == 0 || ref.Equal(end) {
+				runs = append(runs, conformance.Run{Network: conformance.Mainnet, Nows: append([]uint64(nil), nows...), Files: append([][]byte(nil), files...)})
+				checks = append(checks, check{c.name, ref})
+			}
+		}
+		if !last.Equal(end) {
+			t.Fatalf("client %s ends at %v, not at %v", c.name, last, end)
+		}
+	}
+	// Truth at every checkpoint: one full snapshot applied to a fresh client.
+	truthAt := map[time.Time]int{}
+	for _, ck := range checks {
+		if _, ok := truthAt[ck.at]; !ok {
+			truthAt[ck.at] = len(runs)
+			runs = append(runs, conformance.Run{Network: conformance.Mainnet, Now: applyAt(ck.at), Files: [][]byte{encode(time.Time{}, ck.at, 2)}})
+		}
+	}
+	graphs, err := conformance.ApplyLDKRuns(ctx, runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ck := range checks {
+		got, want := graphs[i], graphs[truthAt[ck.at]]
+		for j, r := range got.Results {
+			if !r.OK {
+				t.Fatalf("%s at %v: file %d rejected: %s", ck.client, ck.at, j, r.Error)
+			}
+		}
+		if len(want.Channels) < 50 {
+			t.Fatalf("truth at %v has only %d channels", ck.at, len(want.Channels))
+		}
+		have := map[uint64]bool{}
+		for _, c := range got.Channels {
+			have[c.SCID] = true
+		}
+		for _, c := range want.Channels {
+			if !have[c.SCID] {
+				t.Errorf("%s at %v: live channel %d missing", ck.client, ck.at, c.SCID)
+			}
+		}
+		if ck.at.Equal(end) {
+			// A channel the server stopped sending (it closed and went silent)
+			// stays on a client until its data, backdated by 7 days, turns 14
+			// days old: it must have been live within the last 7 days.
+			lingering := map[uint64]bool{}
+			inTruth := map[uint64]bool{}
+			for _, c := range want.Channels {
+				inTruth[c.SCID] = true
+			}
+			for _, c := range got.Channels {
+				if inTruth[c.SCID] {
+					continue
+				}
+				recent := false
+				for at, i := range truthAt {
+					if at.Before(end.Add(-7 * day)) {
+						continue
+					}
+					for _, w := range graphs[i].Channels {
+						recent = recent || w.SCID == c.SCID
+					}
+				}
+				if !recent {
+					t.Errorf("%s holds channel %d that was not live on the server in the last 7 days", ck.client, c.SCID)
+				}
+				lingering[c.SCID] = true
+			}
+			gotG, wantG := withoutTimes(withoutChannels(got, lingering)), withoutTimes(want)
+			if ck.client == "24h-v1" {
+				// Version 1 carries no node data: compare channels only.
+				gotG.Nodes, wantG.Nodes = nil, nil
+				wantG = withoutTimes(graphs[truthAt[ck.at]])
+				wantG.Nodes = nil
+			}
+			if diff := conformance.Diff(gotG, wantG, 10); len(diff) > 0 {
+				t.Errorf("%s differs from a fresh full sync at the end:\n%v", ck.client, fmt.Sprint(diff))
+			}
+		}
+	}
+	t.Logf("%d LDK runs; final graph %d channels, %d nodes", len(runs), len(graphs[truthAt[end]].Channels), len(graphs[truthAt[end]].Nodes))
+}
+
+var _ = rgs.Version2
