@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lnsync/lnsync/lookup"
 	"github.com/lnsync/lnsync/persistence"
@@ -151,7 +152,8 @@ func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) int {
 // Set LNSYNC_BENCH_CHANNELS to scale it down.
 func BenchmarkDeltaMainnet(b *testing.B) {
 	ref := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	store := persistencetest.NewStore(b)
+	url := persistencetest.NewDatabase(b)
+	store := persistencetest.OpenMigrated(b, url)
 	start := time.Now()
 	rows := fillHistory(b, store, ref)
 	b.Logf("stored %d rows in %v", rows, time.Since(start).Round(time.Millisecond))
@@ -163,6 +165,36 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 	st := idx.Stats()
 	b.Logf("index load: %d rows, %d channels, %d nodes in %v; peak RSS %s", st.Rows, st.Channels, st.Nodes,
 		time.Since(start).Round(time.Millisecond), peakRSS())
+	// The alternative to an in-memory index: ask Postgres for the newest
+	// version of every channel direction (what a full delta needs) and for the
+	// changes of the last 24 hours with each direction's previous version.
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range []struct{ name, sql string }{
+		{"sql-full-newest-per-direction", `SELECT count(*) FROM (SELECT DISTINCT ON (scid, direction) scid, direction, fee_base_msat
+			FROM channel_updates WHERE seen < $1 ORDER BY scid, direction, timestamp DESC) s`},
+		{"sql-24h-changes-with-reference", `SELECT count(*) FROM (
+			SELECT DISTINCT ON (u.scid, u.direction) u.scid, u.direction, r.fee_base_msat
+			FROM channel_updates u
+			LEFT JOIN LATERAL (SELECT p.fee_base_msat FROM channel_updates p
+				WHERE p.scid = u.scid AND p.direction = u.direction AND p.seen < $1 - interval '24 hours'
+				ORDER BY p.timestamp DESC LIMIT 1) r ON true
+			WHERE u.seen >= $1 - interval '24 hours' AND u.seen < $1
+			ORDER BY u.scid, u.direction, u.timestamp DESC) s`},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var n int64
+			for b.Loop() {
+				if err := conn.QueryRow(context.Background(), q.sql, ref).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n), "rows")
+		})
+	}
 	for _, scope := range []struct {
 		name string
 		age  time.Duration
