@@ -20,7 +20,7 @@ func TestUnknownChannelFlagBitsAreNotForwarded(t *testing.T) {
 	f.announce(id, 1, 2, base)
 	for dir := range uint8(2) {
 		f.submit(&persistence.ChannelUpdate{SCID: id, Direction: dir, Timestamp: uint32(base.Unix()), MessageFlags: 1,
-			ChannelFlags: 0xfe | dir, // disabled, and every unknown bit set CLTVExpiryDelta: 40, HTLCMinimumMsat: 1, FeeBaseMsat: 1, FeeProportionalMillionths: 1,
+			ChannelFlags:    0xfe | dir, // disabled, and every unknown bit set CLTVExpiryDelta: 40, HTLCMinimumMsat: 1, FeeBaseMsat: 1, FeeProportionalMillionths: 1,
 			HTLCMaximumMsat: 1000, Signed: []byte{dir, 0xfe}, ReceivedAt: base})
 	}
 	d, _ := f.delta(time.Time{}, quiet)

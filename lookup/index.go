@@ -67,14 +67,6 @@ func (h *history) at(t int64) *version {
 	return &h.versions[h.newest[n-1]]
 }
 
-// firstSeen returns the seen time of the first version, or max int64.
-func (h *history) firstSeen() int64 {
-	if len(h.versions) == 0 {
-		return 1<<63 - 1
-	}
-	return h.versions[0].seen
-}
-
 type channel struct {
 	scid         uint64
 	node1, node2 rgs.NodeID
