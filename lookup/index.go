@@ -22,19 +22,30 @@ type version struct {
 	policy    rgs.Policy
 }
 
-// history is one channel direction's versions in seen order, with, for each
-// position i, newest[i]: the index of the highest gossip timestamp in [0, i].
-// The newest version as of any time is then one binary search away.
-type history struct {
-	versions []version
+// versioned is one stored version of a channel direction or a node.
+type versioned interface {
+	seenAt() int64      // unix microseconds when stored
+	gossipTime() uint32 // the message's own timestamp
+}
+
+func (v version) seenAt() int64          { return v.seen }
+func (v version) gossipTime() uint32     { return v.timestamp }
+func (v nodeVersion) seenAt() int64      { return v.seen }
+func (v nodeVersion) gossipTime() uint32 { return v.timestamp }
+
+// history is one channel direction's or node's versions in seen order, with,
+// for each position i, newest[i]: the index of the highest gossip timestamp
+// in [0, i]. The newest version as of any time is then one binary search away.
+type history[V versioned] struct {
+	versions []V
 	newest   []int32
 }
 
 // insert adds v keeping seen order (live rows arrive in order; imported
 // history may not).
-func (h *history) insert(v version) {
+func (h *history[V]) insert(v V) {
 	i := len(h.versions)
-	for i > 0 && h.versions[i-1].seen > v.seen {
+	for i > 0 && h.versions[i-1].seenAt() > v.seenAt() {
 		i--
 	}
 	h.versions = slices.Insert(h.versions, i, v)
@@ -43,14 +54,14 @@ func (h *history) insert(v version) {
 }
 
 // reindex recomputes newest from position i on.
-func (h *history) reindex(i int) {
+func (h *history[V]) reindex(i int) {
 	for ; i < len(h.versions); i++ {
 		if i == 0 {
 			h.newest[0] = 0
 			continue
 		}
 		best := h.newest[i-1]
-		if h.versions[i].timestamp > h.versions[best].timestamp {
+		if h.versions[i].gossipTime() > h.versions[best].gossipTime() {
 			best = int32(i)
 		}
 		h.newest[i] = best
@@ -59,12 +70,26 @@ func (h *history) reindex(i int) {
 
 // at returns the newest version (highest gossip timestamp) among those seen
 // before t, or nil.
-func (h *history) at(t int64) *version {
-	n := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seen >= t })
+func (h *history[V]) at(t int64) *V {
+	n := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seenAt() >= t })
 	if n == 0 {
 		return nil
 	}
 	return &h.versions[h.newest[n-1]]
+}
+
+// prune keeps the versions seen at or after c and, of those before, the one
+// with the highest timestamp. It returns how many it dropped.
+func (h *history[V]) prune(c int64) int {
+	k := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seenAt() >= c })
+	if k <= 1 {
+		return 0
+	}
+	keep := h.versions[h.newest[k-1]]
+	h.versions = append([]V{keep}, h.versions[k:]...)
+	h.newest = make([]int32, len(h.versions))
+	h.reindex(0)
+	return k - 1
 }
 
 type channel struct {
@@ -74,7 +99,7 @@ type channel struct {
 	fundingSats  uint64
 	fundingKnown bool
 	seen         int64 // announcement first stored
-	dirs         [2]history
+	dirs         [2]history[version]
 }
 
 // nodeVersion is one stored node announcement.
@@ -87,36 +112,8 @@ type nodeVersion struct {
 }
 
 type node struct {
-	id       rgs.NodeID
-	versions []nodeVersion // seen order
-	newest   []int32
-}
-
-func (n *node) insert(v nodeVersion) {
-	i := len(n.versions)
-	for i > 0 && n.versions[i-1].seen > v.seen {
-		i--
-	}
-	n.versions = slices.Insert(n.versions, i, v)
-	n.newest = slices.Insert(n.newest, i, 0)
-	for ; i < len(n.versions); i++ {
-		if i == 0 {
-			continue
-		}
-		best := n.newest[i-1]
-		if n.versions[i].timestamp > n.versions[best].timestamp {
-			best = int32(i)
-		}
-		n.newest[i] = best
-	}
-}
-
-func (n *node) at(t int64) *nodeVersion {
-	k := sort.Search(len(n.versions), func(i int) bool { return n.versions[i].seen >= t })
-	if k == 0 {
-		return nil
-	}
-	return &n.versions[n.newest[k-1]]
+	id rgs.NodeID
+	history[nodeVersion]
 }
 
 // Source is what an Index reads from: persistence.Store satisfies it.
@@ -315,4 +312,44 @@ func (x *Index) Stats() Stats {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return Stats{Channels: len(x.channels), Nodes: len(x.nodes), Rows: x.rows, Covered: x.covered}
+}
+
+// Prune drops from memory what retention drops from the database (see
+// persistence.Store.Prune): versions seen before cutoff except each channel
+// direction's and node's newest one, and channels silent since before cutoff.
+// Deltas for a last sync after cutoff are unaffected; older ones can only
+// grow (a channel whose history before the client's sync is gone is sent whole).
+func (x *Index) Prune(cutoff time.Time) (versions, channels int) {
+	c := cutoff.UnixMicro()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, ch := range x.channels {
+		newest := uint32(0)
+		recent := false
+		for d := range ch.dirs {
+			h := &ch.dirs[d]
+			if v := h.at(1<<63 - 1); v != nil && v.timestamp > newest {
+				newest = v.timestamp
+			}
+			if n := len(h.versions); n > 0 && h.versions[n-1].seen >= c {
+				recent = true
+			}
+		}
+		if ch.seen < c && !recent && int64(newest) < cutoff.Unix() {
+			for d := range ch.dirs {
+				versions += len(ch.dirs[d].versions)
+			}
+			delete(x.channels, id)
+			channels++
+			continue
+		}
+		for d := range ch.dirs {
+			versions += ch.dirs[d].prune(c)
+		}
+	}
+	for _, n := range x.nodes {
+		versions += n.prune(c)
+	}
+	x.rows -= versions + channels // a dropped channel takes its announcement row along
+	return versions, channels
 }

@@ -124,6 +124,11 @@ func (s *Store) pruneReceipts(ctx context.Context, now time.Time, keep time.Dura
 
 // RetentionJob runs Prune on a fixed period.
 type RetentionJob struct {
+	// AfterPrune, when set before Start, is called after each successful prune
+	// with its history cut-off, so that in-memory copies of the history can drop
+	// the same rows.
+	AfterPrune func(cutoff time.Time)
+
 	store  *Store
 	cfg    RetentionConfig
 	every  time.Duration
@@ -162,7 +167,8 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	start := time.Now()
-	res, err := j.store.Prune(ctx, j.now(), j.cfg)
+	now := j.now()
+	res, err := j.store.Prune(ctx, now, j.cfg)
 	if err != nil {
 		if ctx.Err() == nil {
 			j.logger.Warn("prune failed; will retry next period", "err", err)
@@ -172,6 +178,9 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 	j.logger.Info("pruned history", "updates", res.Updates, "channels", res.Channels,
 		"node_announcements", res.NodeAnnouncements, "receipt_partitions", res.ReceiptPartitions,
 		"took", time.Since(start).Round(time.Millisecond))
+	if j.AfterPrune != nil {
+		j.AfterPrune(now.Add(-j.cfg.History))
+	}
 }
 
 // Stop ends the job and waits for a running prune to finish.

@@ -106,3 +106,20 @@ func TestPruneKeepsWhatDeltasNeed(t *testing.T) {
 		t.Errorf("second prune = %+v, %v; want nothing", res, err)
 	}
 }
+
+func TestRetentionJobRunsAtStartAndReportsCutoff(t *testing.T) {
+	store := persistencetest.NewStore(t)
+	job := persistence.NewRetentionJob(store, persistence.RetentionConfig{History: 35 * 24 * time.Hour, Receipts: 14 * 24 * time.Hour}, time.Hour, persistencetest.Logger(t))
+	got := make(chan time.Time, 1)
+	job.AfterPrune = func(cutoff time.Time) { got <- cutoff }
+	job.Start(context.Background())
+	defer job.Stop()
+	select {
+	case cutoff := <-got:
+		if age := time.Since(cutoff); age < 35*24*time.Hour-time.Minute || age > 35*24*time.Hour+time.Minute {
+			t.Errorf("cut-off %v is %v ago, want 35 days", cutoff, age)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not prune at start")
+	}
+}

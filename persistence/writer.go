@@ -492,7 +492,6 @@ func insertUpdates(ctx context.Context, tx pgx.Tx, ups []*ChannelUpdate, seen fu
 		SELECT scid, direction, timestamp, message_flags, channel_flags, cltv_expiry_delta,
 			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen
 		FROM stage_channel_updates
-		ORDER BY seen
 		ON CONFLICT ON CONSTRAINT channel_updates_version DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("insert channel updates: %w", err)
@@ -522,7 +521,6 @@ func insertNodes(ctx context.Context, tx pgx.Tx, nodes []*NodeAnnouncement, seen
 		INSERT INTO node_announcements (node_id, timestamp, features, addresses, alias, rgb, signed, seen)
 		SELECT node_id, timestamp, features, addresses, alias, rgb, signed, seen
 		FROM stage_node_announcements
-		ORDER BY seen
 		ON CONFLICT ON CONSTRAINT node_announcements_version DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("insert node announcements: %w", err)
