@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -62,6 +63,36 @@ type Download struct {
 	// "pubkey@host:port" with a 66-hex-digit compressed public key. Default
 	// empty.
 	Peers []string `toml:"peers"`
+	// FullSyncPeers is how many peers, the first ones listed, are asked for
+	// the full two-week gossip dump on first connection; the others only for
+	// the last RecentWindow. At least 1. Default 5.
+	FullSyncPeers int `toml:"full_sync_peers"`
+	// RecentWindow is how far back the other peers, and every peer
+	// reconnecting (from the newest stored timestamp), are asked for gossip.
+	// Between 1m and 14d. Default "1h".
+	RecentWindow Duration `toml:"recent_window"`
+	// BackoffMin is the first wait before reconnecting to a peer; it doubles
+	// (with jitter) up to BackoffMax. Positive. Default "5s".
+	BackoffMin Duration `toml:"backoff_min"`
+	// BackoffMax caps the reconnection wait; a peer disconnected for sending
+	// garbage waits this long. At least BackoffMin. Default "5m".
+	BackoffMax Duration `toml:"backoff_max"`
+	// GarbageLimit is how many invalid messages (bad signature, wrong chain,
+	// malformed, unknown type …) one connection may deliver before it is
+	// closed. At least 1. Default 100.
+	GarbageLimit int `toml:"garbage_limit"`
+	// PendingMax bounds how many channel updates and node announcements may
+	// wait for the announcement of their channel. At least 1. Default 10000.
+	PendingMax int `toml:"pending_max"`
+	// PendingTimeout is how long such a message waits before it is dropped.
+	// Positive. Default "2m".
+	PendingTimeout Duration `toml:"pending_timeout"`
+	// BitcoindREST is the base URL of a bitcoind REST interface (bitcoind
+	// -rest), e.g. "http://127.0.0.1:8332/rest". When set, each channel
+	// announcement's funding output is checked on chain and its amount stored
+	// as the channel capacity (which caps htlc_maximum_msat). Default empty:
+	// no check.
+	BitcoindREST string `toml:"bitcoind_rest"`
 }
 
 // Snapshot configures precomputed deltas.
@@ -104,6 +135,15 @@ func Default() Config {
 			WriteQueue:    50000,
 			WriteBatch:    5000,
 			FlushInterval: Duration(200 * time.Millisecond),
+		},
+		Download: Download{
+			FullSyncPeers:  5,
+			RecentWindow:   Duration(time.Hour),
+			BackoffMin:     Duration(5 * time.Second),
+			BackoffMax:     Duration(5 * time.Minute),
+			GarbageLimit:   100,
+			PendingMax:     10000,
+			PendingTimeout: Duration(2 * time.Minute),
 		},
 		Snapshot: Snapshot{
 			Interval:  Duration(SnapshotGrid),
@@ -251,6 +291,9 @@ func (c *Config) Validate() error {
 			return &Error{Key: fmt.Sprintf("download.peers[%d]", i), Value: p, Msg: err.Error()}
 		}
 	}
+	if err := c.Download.validate(); err != nil {
+		return err
+	}
 	iv := c.Snapshot.Interval.Std()
 	if iv <= 0 || iv%SnapshotGrid != 0 {
 		return &Error{Key: "snapshot.interval", Value: c.Snapshot.Interval.String(), Msg: "want a positive multiple of 3h"}
@@ -270,6 +313,33 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.Every <= 0 {
 		return &Error{Key: "retention.every", Value: c.Retention.Every.String(), Msg: "want a positive duration"}
+	}
+	return nil
+}
+
+func (d *Download) validate() error {
+	itoa := strconv.Itoa
+	switch {
+	case d.FullSyncPeers < 1:
+		return &Error{Key: "download.full_sync_peers", Value: itoa(d.FullSyncPeers), Msg: "want at least 1"}
+	case d.RecentWindow.Std() < time.Minute || d.RecentWindow.Std() > 14*24*time.Hour:
+		return &Error{Key: "download.recent_window", Value: d.RecentWindow.String(), Msg: "want between 1m and 14d"}
+	case d.BackoffMin <= 0:
+		return &Error{Key: "download.backoff_min", Value: d.BackoffMin.String(), Msg: "want a positive duration"}
+	case d.BackoffMax < d.BackoffMin:
+		return &Error{Key: "download.backoff_max", Value: d.BackoffMax.String(), Msg: "want at least download.backoff_min (" + d.BackoffMin.String() + ")"}
+	case d.GarbageLimit < 1:
+		return &Error{Key: "download.garbage_limit", Value: itoa(d.GarbageLimit), Msg: "want at least 1"}
+	case d.PendingMax < 1:
+		return &Error{Key: "download.pending_max", Value: itoa(d.PendingMax), Msg: "want at least 1"}
+	case d.PendingTimeout <= 0:
+		return &Error{Key: "download.pending_timeout", Value: d.PendingTimeout.String(), Msg: "want a positive duration"}
+	}
+	if d.BitcoindREST != "" {
+		u, err := url.Parse(d.BitcoindREST)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Key: "download.bitcoind_rest", Value: d.BitcoindREST, Msg: "want an http:// or https:// URL"}
+		}
 	}
 	return nil
 }

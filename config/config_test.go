@@ -43,6 +43,10 @@ log_format = "json"
 url = "postgres://x@127.0.0.1:1/db"
 [download]
 peers = ["`+validPeer+`", "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619@[::1]:9735"]
+full_sync_peers = 2
+recent_window = "30m"
+pending_timeout = "1m"
+bitcoind_rest = "http://127.0.0.1:8332/rest"
 [snapshot]
 interval = "6h"
 [retention]
@@ -51,6 +55,10 @@ history = "70d"
 	cfg, err := Load(path, noEnv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d := cfg.Download; d.FullSyncPeers != 2 || d.RecentWindow.Std() != 30*time.Minute || d.PendingTimeout.Std() != time.Minute ||
+		d.GarbageLimit != 100 || d.BackoffMax.Std() != 5*time.Minute || d.BitcoindREST != "http://127.0.0.1:8332/rest" {
+		t.Errorf("download section: %+v", d)
 	}
 	if cfg.Network != "regtest" || cfg.Snapshot.Interval.Std() != 6*time.Hour || cfg.Retention.History.Std() != 70*24*time.Hour {
 		t.Errorf("unexpected values: %+v", cfg)
@@ -105,6 +113,16 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"peer without port", "[download]\npeers = [\"" + strings.Split(validPeer, "@")[0] + "@host\"]", nil, "download.peers[0]", ""},
 		{"peer bad port", "[download]\npeers = [\"" + strings.Split(validPeer, "@")[0] + "@host:70000\"]", nil, "download.peers[0]", ""},
 		{"second peer bad", "[download]\npeers = [\"" + validPeer + "\", \"x@y\"]", nil, "download.peers[1]", "x@y"},
+		{"full sync peers", "[download]\nfull_sync_peers = 0", nil, "download.full_sync_peers", "0"},
+		{"recent window short", "[download]\nrecent_window = \"10s\"", nil, "download.recent_window", "10s"},
+		{"recent window long", "[download]\nrecent_window = \"15d\"", nil, "download.recent_window", "15d"},
+		{"backoff min zero", "[download]\nbackoff_min = \"0s\"", nil, "download.backoff_min", "0s"},
+		{"backoff max below min", "[download]\nbackoff_min = \"1m\"\nbackoff_max = \"30s\"", nil, "download.backoff_max", "30s"},
+		{"garbage limit", "[download]\ngarbage_limit = 0", nil, "download.garbage_limit", "0"},
+		{"pending max", "[download]\npending_max = -1", nil, "download.pending_max", "-1"},
+		{"pending timeout", "[download]\npending_timeout = \"0s\"", nil, "download.pending_timeout", "0s"},
+		{"bitcoind rest not a url", "[download]\nbitcoind_rest = \"127.0.0.1:8332\"", nil, "download.bitcoind_rest", "127.0.0.1:8332"},
+		{"bitcoind rest scheme", "[download]\nbitcoind_rest = \"ftp://h/rest\"", nil, "download.bitcoind_rest", "ftp://h/rest"},
 		{"interval off grid", "[snapshot]\ninterval = \"4h\"", nil, "snapshot.interval", "4h0m0s"},
 		{"interval zero", "[snapshot]\ninterval = \"0s\"", nil, "snapshot.interval", "0s"},
 		{"interval negative", "[snapshot]\ninterval = \"-3h\"", nil, "snapshot.interval", "-3h0m0s"},

@@ -83,3 +83,8 @@ func isUnavailable(err error) bool {
 	return errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, net.ErrClosed)
 }
+
+// Pool returns the connection pool, for packages that keep their own SQL over
+// lnsync's database (the reconciliation metrics). They own the translation of
+// their errors.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

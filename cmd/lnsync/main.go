@@ -44,7 +44,9 @@ Usage:
 Commands:
   serve     run the downloader, the snapshotter and the HTTP API
   migrate   apply database migrations and exit
+  import    validate and store gossip from GSP files (.gz, - for stdin)
   inspect   print an RGS snapshot file as JSON
+  export    write receipts, messages and peers of a window as CSV
   version   print the version
 
 Every command reads ./config.toml unless -config says otherwise; LNSYNC_*
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	commands := map[string]command{
 		"serve":   cmdServe,
 		"migrate": cmdMigrate,
+		"import":  cmdImport,
+		"export":  cmdExport,
 		"inspect": cmdInspect,
 		"version": cmdVersion,
 	}

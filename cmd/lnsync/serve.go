@@ -11,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lnsync/lnsync/config"
+	"github.com/lnsync/lnsync/download"
 	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/reconcile"
 	"github.com/lnsync/lnsync/server"
 )
 
@@ -60,6 +62,15 @@ SIGTERM.`, stderr)
 	retention.Start(ctx)
 	defer retention.Stop()
 
+	downloader := download.New(download.ConfigFrom(cfg), store, writer, logger)
+	if err := downloader.Register(registry); err != nil {
+		return err
+	}
+	if err := downloader.Start(ctx); err != nil {
+		return err
+	}
+	defer downloader.Stop() // before writer.Stop, deferred earlier
+
 	srv := server.New(server.Options{
 		Listen:   cfg.HTTP.Listen,
 		Registry: registry,
@@ -70,9 +81,17 @@ SIGTERM.`, stderr)
 			if err := store.Ping(ctx); err != nil {
 				return false, "database unreachable"
 			}
+			if len(cfg.Download.Peers) > 0 && !downloader.CaughtUp() {
+				return false, "gossip sync in progress"
+			}
 			return true, ""
 		},
 	})
+	recon := reconcile.New(reconcile.Config{Backfill: cfg.Retention.Receipts.Std()}, store.Pool(), logger, registry)
+	srv.Router().Route("/v1/reconciliation", recon.Routes)
+	recon.Start(ctx)
+	defer recon.Stop()
+
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
