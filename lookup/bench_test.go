@@ -149,16 +149,30 @@ func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) int {
 // BenchmarkDeltaMainnet loads a mainnet-scale history into an Index and
 // measures one delta (computation and encoding) for the full, 7-day, 24-hour
 // and 3-hour scopes in both format versions, reporting sizes raw and gzip.
-// Set LNSYNC_BENCH_CHANNELS to scale it down.
+// By default it stores a synthetic history (LNSYNC_BENCH_CHANNELS scales it
+// down). With LNSYNC_BENCH_DATABASE_URL it reads an existing database instead,
+// such as one filled by `lnsync import` from the generator's files, as of
+// LNSYNC_BENCH_REF (unix seconds).
 func BenchmarkDeltaMainnet(b *testing.B) {
 	ref := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	url := persistencetest.NewDatabase(b)
-	store := persistencetest.OpenMigrated(b, url)
+	url := os.Getenv("LNSYNC_BENCH_DATABASE_URL")
+	var store *persistence.Store
+	if url != "" {
+		secs, err := strconv.ParseInt(os.Getenv("LNSYNC_BENCH_REF"), 10, 64)
+		if err != nil {
+			b.Fatalf("LNSYNC_BENCH_REF must be unix seconds with LNSYNC_BENCH_DATABASE_URL: %v", err)
+		}
+		ref = time.Unix(secs, 0).UTC()
+		store = persistencetest.OpenMigrated(b, url)
+	} else {
+		url = persistencetest.NewDatabase(b)
+		store = persistencetest.OpenMigrated(b, url)
+		start := time.Now()
+		rows := fillHistory(b, store, ref)
+		b.Logf("stored %d rows in %v", rows, time.Since(start).Round(time.Millisecond))
+	}
 	start := time.Now()
-	rows := fillHistory(b, store, ref)
-	b.Logf("stored %d rows in %v", rows, time.Since(start).Round(time.Millisecond))
 	idx := lookup.NewIndex(store, rgs.ChainMainnet, persistencetest.Logger(b))
-	start = time.Now()
 	if err := idx.CatchUp(context.Background(), ref); err != nil {
 		b.Fatal(err)
 	}
@@ -175,14 +189,14 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 	defer conn.Close(context.Background())
 	for _, q := range []struct{ name, sql string }{
 		{"sql-full-newest-per-direction", `SELECT count(*) FROM (SELECT DISTINCT ON (scid, direction) scid, direction, fee_base_msat
-			FROM channel_updates WHERE seen < $1 ORDER BY scid, direction, timestamp DESC) s`},
+			FROM channel_updates WHERE seen < $1::timestamptz ORDER BY scid, direction, timestamp DESC) s`},
 		{"sql-24h-changes-with-reference", `SELECT count(*) FROM (
 			SELECT DISTINCT ON (u.scid, u.direction) u.scid, u.direction, r.fee_base_msat
 			FROM channel_updates u
 			LEFT JOIN LATERAL (SELECT p.fee_base_msat FROM channel_updates p
-				WHERE p.scid = u.scid AND p.direction = u.direction AND p.seen < $1 - interval '24 hours'
+				WHERE p.scid = u.scid AND p.direction = u.direction AND p.seen < $1::timestamptz - interval '24 hours'
 				ORDER BY p.timestamp DESC LIMIT 1) r ON true
-			WHERE u.seen >= $1 - interval '24 hours' AND u.seen < $1
+			WHERE u.seen >= $1::timestamptz - interval '24 hours' AND u.seen < $1::timestamptz
 			ORDER BY u.scid, u.direction, u.timestamp DESC) s`},
 	} {
 		b.Run(q.name, func(b *testing.B) {
