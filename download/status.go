@@ -143,3 +143,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descChannels, float64(d.v.Channels()))
 	gauge(descCaughtUp, b2f(d.CaughtUp()))
 }
+
+// ConnectedPeers returns how many peers are connected now.
+func (d *Downloader) ConnectedPeers() int {
+	n := 0
+	for _, p := range d.Status() {
+		if p.Connected {
+			n++
+		}
+	}
+	return n
+}

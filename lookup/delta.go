@@ -110,8 +110,7 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 		remind := due[ChannelBucket(ch.scid)]
 		for dir := range 2 {
 			now, before := cur[dir], prev[dir]
-			changed := now.policy.Diff(before.policy)
-			disabledChanged := disabled(now.flags) != disabled(before.flags)
+			changed, disabledChanged := changedSince(&ch.dirs[dir], before, l, c)
 			switch {
 			case changed == 0 && !disabledChanged:
 				if remind {
@@ -154,23 +153,57 @@ func (x *Index) nodeDeltas(d *rgs.Delta, st *DeltaStats, l, c int64, due [Remind
 		case !liveAtL[id] || prev == nil || due[NodeBucket(id)]:
 			d.Nodes = append(d.Nodes, whole)
 			st.NodesFull++
-		case cur.addrKey != prev.addrKey || !bytes.Equal(cur.features, prev.features):
+		default:
+			addrs, feats := nodeChangedSince(&n.history, prev, l, c)
+			if !addrs && !feats {
+				continue
+			}
 			if prev.seen <= oldRef {
 				d.Nodes = append(d.Nodes, whole)
 				st.NodesFull++
 				continue
 			}
 			nd := rgs.NodeDelta{NodeID: id}
-			if cur.addrKey != prev.addrKey {
+			if addrs {
 				nd.HasAddresses, nd.Addresses = true, cur.addresses
 			}
-			if !bytes.Equal(cur.features, prev.features) {
+			if feats {
 				nd.HasFeatures, nd.Features = true, cur.features
 			}
 			d.Nodes = append(d.Nodes, nd)
 			st.NodesMutated++
 		}
 	}
+}
+
+// changedSince returns the policy fields, and whether the disable bit, in
+// which any version that was the newest at some time in [l, c) differs from
+// before. The delta for l also serves clients whose last sync is later (a
+// request off the grid, a scope wider than needed): such a client may hold any
+// of those versions, so a value that changed and changed back is still sent.
+func changedSince(h *history[version], before *version, l, c int64) (rgs.Field, bool) {
+	lo, hi := h.window(l, c)
+	var f rgs.Field
+	dis := false
+	for i := lo; i < hi; i++ {
+		v := &h.versions[h.newest[i]]
+		f |= v.policy.Diff(before.policy)
+		dis = dis || disabled(v.flags) != disabled(before.flags)
+	}
+	return f, dis
+}
+
+// nodeChangedSince reports whether the addresses, and the features, of any
+// version that was the newest at some time in [l, c) differ from before (see
+// changedSince).
+func nodeChangedSince(h *history[nodeVersion], before *nodeVersion, l, c int64) (addrs, feats bool) {
+	lo, hi := h.window(l, c)
+	for i := lo; i < hi; i++ {
+		v := &h.versions[h.newest[i]]
+		addrs = addrs || v.addrKey != before.addrKey
+		feats = feats || !bytes.Equal(v.features, before.features)
+	}
+	return addrs, feats
 }
 
 func fullUpdate(scid uint64, dir uint8, v *version) rgs.Update {

@@ -78,6 +78,13 @@ func (h *history[V]) at(t int64) *V {
 	return &h.versions[h.newest[n-1]]
 }
 
+// window returns the positions [lo, hi) of the versions seen in [l, c).
+func (h *history[V]) window(l, c int64) (lo, hi int) {
+	lo = sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seenAt() >= l })
+	hi = sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seenAt() >= c })
+	return lo, hi
+}
+
 // prune keeps the versions seen at or after c and, of those before, the one
 // with the highest timestamp. It returns how many it dropped.
 func (h *history[V]) prune(c int64) int {

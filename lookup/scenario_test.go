@@ -317,3 +317,45 @@ func TestSameHistorySameBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestWiderScopeServesLaterClients: a server answers a client whose last sync
+// was at T with the delta from an earlier grid point L (a scope wider than
+// needed, or a timestamp off the grid rounded down). A value that changed
+// between L and T and changed back afterwards must still reach that client.
+func TestWiderScopeServesLaterClients(t *testing.T) {
+	f := newFixture(t)
+	id := scid(800000, 40)
+	last := quiet.Add(-6 * hour)
+	client := last.Add(2 * hour)
+	before := last.Add(-day)
+	f.announce(id, 1, 2, before)
+	f.update(id, upd{dir: 0, ts: before, seen: before, fee: 1, cltv: 40})
+	f.update(id, upd{dir: 1, ts: before, seen: before, fee: 1})
+	f.update(id, upd{dir: 0, ts: client.Add(-hour), seen: client.Add(-hour), fee: 1, cltv: 80, disabled: true})
+	f.update(id, upd{dir: 0, ts: client.Add(hour), seen: client.Add(hour), fee: 1, cltv: 40})
+	f.node(1, before, before, []byte{0x02}, ipv4(1, 1, 1, 1, 9735))
+	f.node(1, client.Add(-hour), client.Add(-hour), []byte{0x02}, ipv4(2, 2, 2, 2, 9735))
+	f.node(1, client.Add(hour), client.Add(hour), []byte{0x02}, ipv4(1, 1, 1, 1, 9735))
+
+	d, _ := f.delta(last, quiet)
+	u := findUpdate(d, id, 0)
+	if u == nil || u.Changed&rgs.FieldCLTVExpiryDelta == 0 || u.Policy.CLTVExpiryDelta != 40 || u.Disabled {
+		t.Errorf("direction 0 = %+v, want cltv 40 and enabled sent", u)
+	}
+	n := findNode(d, nodeID(1))
+	if n == nil || !n.HasAddresses || len(n.Addresses) != 1 || n.Addresses[0].String() != "1.1.1.1:9735" {
+		t.Errorf("node 1 = %+v, want its address list sent", n)
+	}
+	// The client synced at T: it holds cltv 80, disabled. Applying the wide
+	// delta brings it to the server's state.
+	model := clientModel{}
+	full, _ := f.delta(time.Time{}, client)
+	model.apply(full)
+	model.apply(d)
+	truth := clientModel{}
+	now, _ := f.delta(time.Time{}, quiet)
+	truth.apply(now)
+	if got, want := *model[id][0], *truth[id][0]; got != want {
+		t.Errorf("client after the wide delta holds %+v, want %+v", got, want)
+	}
+}

@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lnsync/lnsync/snapshot"
 )
 
 // Readiness reports whether lnsync can serve fresh data; the reason explains
@@ -30,7 +33,34 @@ type Options struct {
 	Ready Readiness
 	// Logger receives request errors.
 	Logger *slog.Logger
+
+	// Snapshots backs /snapshot/{ts} and /snapshot/v2/{ts}, and the snapshot
+	// freshness part of /readyz; nil leaves them out.
+	Snapshots *snapshot.Catalog
+	// Dynamic computes /dynamic/{ts} and /dynamic/v2/{ts} (with Snapshots,
+	// which gives the reference time); nil leaves them out.
+	Dynamic DeltaEncoder
+	// DynamicConcurrency bounds dynamic computations in progress. Zero means
+	// 2.
+	DynamicConcurrency int
+	// CaughtUp reports whether the downloader has caught up with its peers;
+	// nil means it has (a database filled by import).
+	CaughtUp func() bool
+	// Network is the chain name shown by /v1/status.
+	Network string
+	// PeersConnected reports connected gossip peers for /v1/status; nil
+	// leaves the figure out.
+	PeersConnected func() int
+	// Counts reports stored message counts for /v1/status (cached for
+	// CountsTTL); nil leaves them out.
+	Counts func(ctx context.Context) (Counts, error)
 }
+
+// DynamicCacheBytes bounds the memory of cached dynamic deltas.
+const DynamicCacheBytes = 256 << 20
+
+// CountsTTL is how long /v1/status reuses stored message counts.
+const CountsTTL = 10 * time.Second
 
 // Server is the HTTP API. Create it with New, then Start and Stop it once.
 type Server struct {
@@ -43,10 +73,14 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	dyn    *dynamicCache
+	counts countsCache
 }
 
-// New builds a Server with the health and metrics routes. Callers add their
-// own routes with Mount before Start.
+// New builds a Server with the health, readiness, status and metrics routes,
+// and the sync routes that Options enables. Callers add their own routes
+// with Mount before Start.
 func New(opts Options) *Server {
 	s := &Server{opts: opts, router: chi.NewRouter(), logger: opts.Logger.With("component", "http")}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -57,10 +91,18 @@ func New(opts Options) *Server {
 		Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
 	}, []string{"route"})
 	opts.Registry.MustRegister(s.requests, s.latency)
+	concurrency := opts.DynamicConcurrency
+	if concurrency <= 0 {
+		concurrency = 2
+	}
+	s.dyn = newDynamicCache(concurrency, 512, DynamicCacheBytes)
+	s.registerSyncMetrics()
 
-	s.router.Use(s.observe, cors)
+	s.router.Use(s.observe, cors, collapseSlashes)
 	s.router.Get("/healthz", s.handle(s.healthz))
 	s.router.Get("/readyz", s.handle(s.readyz))
+	s.router.Get("/v1/status", s.handle(s.status))
+	s.routeSync()
 	s.router.Handle("/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	s.router.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, "no such resource")
@@ -109,8 +151,8 @@ func (s *Server) Start(ctx context.Context) error {
 // Addr returns the bound address; valid after Start.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Stop stops accepting connections and waits up to 30 s for in-flight
-// requests to finish.
+// Stop stops accepting connections, waits up to 30 s for in-flight
+// requests to finish, then stops dynamic computations still running.
 func (s *Server) Stop() {
 	if s.http == nil {
 		return
@@ -121,22 +163,42 @@ func (s *Server) Stop() {
 		s.logger.Warn("shutdown did not finish in time", "err", err)
 	}
 	s.wg.Wait()
+	s.dyn.close()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz is ready when Ready says so, the downloader has caught up and, with
+// snapshots configured, the served generation is newer than two intervals.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
-	if s.opts.Ready == nil {
+	ready, reason := s.readiness(r.Context(), time.Now())
+	if ready {
 		return writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 	}
-	ready, reason := s.opts.Ready(r.Context())
-	code := http.StatusOK
-	if !ready {
-		code = http.StatusServiceUnavailable
+	return writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
+}
+
+func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
+	if s.opts.Ready != nil {
+		if ready, reason := s.opts.Ready(ctx); !ready {
+			return false, reason
+		}
 	}
-	return writeJSON(w, code, map[string]any{"ready": ready, "reason": reason})
+	if s.opts.CaughtUp != nil && !s.opts.CaughtUp() {
+		return false, "downloader has not caught up"
+	}
+	if s.opts.Snapshots != nil {
+		g := s.opts.Snapshots.Current()
+		if g == nil {
+			return false, "no snapshot published yet"
+		}
+		if age := now.Sub(g.Reference()); age >= 2*g.Interval() {
+			return false, fmt.Sprintf("newest snapshot is %s old (more than two intervals)", age.Round(time.Second))
+		}
+	}
+	return true, ""
 }
 
 // Error is an HTTP error with a status and a message safe to show clients.
@@ -212,17 +274,24 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.requests.WithLabelValues(route, fmt.Sprint(rec.code)).Inc()
+		s.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
+
+// Shared CORS header values (never mutated).
+var (
+	hdrAllowOrigin   = []string{"*"}
+	hdrExposeHeaders = []string{"Content-Length, Content-Encoding, ETag, Last-Modified"}
+)
 
 // cors lets browser and WASM wallets fetch with GET from any origin.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Encoding, ETag, Last-Modified")
+		// Canonical keys assigned directly: this runs on every request.
+		h["Access-Control-Allow-Origin"] = hdrAllowOrigin
+		h["Access-Control-Expose-Headers"] = hdrExposeHeaders
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "If-None-Match, If-Modified-Since, Accept-Encoding")

@@ -45,6 +45,7 @@ Commands:
   serve     run the downloader, the snapshotter and the HTTP API
   migrate   apply database migrations and exit
   import    validate and store gossip from GSP files (.gz, - for stdin)
+  snapshot  compute one snapshot generation now (or -at TS) and exit
   inspect   print an RGS snapshot file as JSON
   export    write receipts, messages and peers of a window as CSV
   version   print the version
@@ -57,12 +58,13 @@ type command func(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	commands := map[string]command{
-		"serve":   cmdServe,
-		"migrate": cmdMigrate,
-		"import":  cmdImport,
-		"export":  cmdExport,
-		"inspect": cmdInspect,
-		"version": cmdVersion,
+		"serve":    cmdServe,
+		"migrate":  cmdMigrate,
+		"import":   cmdImport,
+		"export":   cmdExport,
+		"snapshot": cmdSnapshot,
+		"inspect":  cmdInspect,
+		"version":  cmdVersion,
 	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)

@@ -12,9 +12,11 @@ import (
 
 	"github.com/lnsync/lnsync/config"
 	"github.com/lnsync/lnsync/download"
+	"github.com/lnsync/lnsync/lookup"
 	"github.com/lnsync/lnsync/persistence"
 	"github.com/lnsync/lnsync/reconcile"
 	"github.com/lnsync/lnsync/server"
+	"github.com/lnsync/lnsync/snapshot"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,10 +57,12 @@ SIGTERM.`, stderr)
 	writer.Start(ctx)
 	defer writer.Stop()
 
+	index := lookup.NewIndex(store, cfg.ChainHash(), logger)
 	retention := persistence.NewRetentionJob(store, persistence.RetentionConfig{
 		History:  cfg.Retention.History.Std(),
 		Receipts: cfg.Retention.Receipts.Std(),
 	}, cfg.Retention.Every.Std(), logger)
+	retention.AfterPrune = func(cutoff time.Time) { index.Prune(cutoff) }
 	retention.Start(ctx)
 	defer retention.Stop()
 
@@ -71,6 +75,20 @@ SIGTERM.`, stderr)
 	}
 	defer downloader.Stop() // before writer.Stop, deferred earlier
 
+	caughtUp := func() bool { return len(cfg.Download.Peers) == 0 || downloader.CaughtUp() }
+	sched, err := snapshot.New(snapshot.Config{
+		Directory: cfg.Snapshot.Directory,
+		Interval:  cfg.Snapshot.Interval.Std(),
+	}, index, caughtUp, registry, logger)
+	if err != nil {
+		return err
+	}
+	sched.Start(ctx)
+	defer sched.Stop()
+	catalog := snapshot.NewCatalog(cfg.Snapshot.Directory, time.Second, logger)
+	catalog.Start(ctx)
+	defer catalog.Stop()
+
 	srv := server.New(server.Options{
 		Listen:   cfg.HTTP.Listen,
 		Registry: registry,
@@ -81,10 +99,17 @@ SIGTERM.`, stderr)
 			if err := store.Ping(ctx); err != nil {
 				return false, "database unreachable"
 			}
-			if len(cfg.Download.Peers) > 0 && !downloader.CaughtUp() {
-				return false, "gossip sync in progress"
-			}
 			return true, ""
+		},
+		Snapshots:      catalog,
+		Dynamic:        index,
+		CaughtUp:       caughtUp,
+		Network:        cfg.Network,
+		PeersConnected: downloader.ConnectedPeers,
+		Counts: func(ctx context.Context) (server.Counts, error) {
+			c, err := store.Counts(ctx)
+			return server.Counts{ChannelAnnouncements: c.ChannelAnnouncements, ChannelUpdates: c.ChannelUpdates,
+				NodeAnnouncements: c.NodeAnnouncements, Peers: c.Peers}, err
 		},
 	})
 	recon := reconcile.New(reconcile.Config{Backfill: cfg.Retention.Receipts.Std()}, store.Pool(), logger, registry)

@@ -1,0 +1,316 @@
+package snapshot
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Names inside the snapshot directory.
+const (
+	// CurrentLink is the symlink naming the published generation. It is
+	// replaced with a rename, so readers see either the old or the new one.
+	CurrentLink = "current"
+	// GenerationsDir holds the generations, each named "<R>-<unix nanos>".
+	GenerationsDir = "generations"
+	// StaticDir is the static tree inside a generation: "{ts}.bin" for v1 and
+	// "v2/{ts}.bin" for v2, each with a ".gz" sibling.
+	StaticDir = "static"
+	lockName  = ".lock"
+	tmpPrefix = ".tmp-"
+)
+
+// generationName is "<R>-<unix nanos>": sorting by (R, nanos) orders
+// generations by age, and a rerun for the same R gets a new directory.
+func generationName(ref time.Time, created time.Time) string {
+	return fmt.Sprintf("%d-%d", ref.Unix(), created.UnixNano())
+}
+
+func parseGenerationName(name string) (ref, created int64, ok bool) {
+	a, b, found := strings.Cut(name, "-")
+	if !found {
+		return 0, 0, false
+	}
+	r, err1 := strconv.ParseInt(a, 10, 64)
+	c, err2 := strconv.ParseInt(b, 10, 64)
+	return r, c, err1 == nil && err2 == nil
+}
+
+// lockDirectory takes an exclusive flock on dir/.lock, so that runs in
+// different processes (lnsync serve and lnsync snapshot) never interleave.
+// The kernel drops the lock when the process dies, even by SIGKILL.
+func lockDirectory(ctx context.Context, dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", dir, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// currentTarget returns the generation name the current link points to, or
+// "" when nothing was published yet.
+func currentTarget(dir string) (string, error) {
+	t, err := os.Readlink(filepath.Join(dir, CurrentLink))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read current link: %w", err)
+	}
+	name := filepath.Base(t)
+	if filepath.ToSlash(t) != GenerationsDir+"/"+name {
+		return "", fmt.Errorf("current link points to %q, outside %s", t, GenerationsDir)
+	}
+	return name, nil
+}
+
+// builder writes one generation into a temporary directory.
+type builder struct {
+	tmp   string
+	files []FileInfo
+}
+
+// writeFile writes data and its gzip sibling, fsynced, and records them.
+func (b *builder) writeFile(info FileInfo, data []byte) error {
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return fmt.Errorf("compress %s: %w", info.Name, err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compress %s: %w", info.Name, err)
+	}
+	sum, gzSum := sha256.Sum256(data), sha256.Sum256(gz.Bytes())
+	info.Size, info.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
+	info.GzipSize, info.GzipSHA256 = int64(gz.Len()), hex.EncodeToString(gzSum[:])
+	if err := writeSynced(filepath.Join(b.tmp, info.Name), data); err != nil {
+		return err
+	}
+	if err := writeSynced(filepath.Join(b.tmp, info.Name+".gz"), gz.Bytes()); err != nil {
+		return err
+	}
+	b.files = append(b.files, info)
+	return nil
+}
+
+// writeSynced creates path with data and fsyncs it before closing.
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so that the entries created in it are durable.
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// writeStatic fills the static tree: for each version a "{ts}.bin" symlink
+// (and "{ts}.bin.gz") for 0, for every grid point from the epoch to R, and
+// for R itself, pointing at the file Pick chooses. It returns the number of
+// names per version.
+func writeStatic(tmp string, m *Manifest) (int, error) {
+	roots := map[int]string{1: filepath.Join(tmp, StaticDir), 2: filepath.Join(tmp, StaticDir, "v2")}
+	ups := map[int]string{1: "..", 2: "../.."}
+	grid := int64(Grid / time.Second)
+	first := m.StaticEpoch + mod(-m.StaticEpoch, grid) // first grid point at or after the epoch
+	points := []int64{0}
+	for ts := first; ts < m.Reference; ts += grid {
+		points = append(points, ts)
+	}
+	points = append(points, m.Reference)
+	for _, v := range []int{1, 2} {
+		if err := os.MkdirAll(roots[v], 0o755); err != nil {
+			return 0, fmt.Errorf("create static tree: %w", err)
+		}
+		for _, ts := range points {
+			f := m.Pick(v, ts)
+			name := filepath.Join(roots[v], strconv.FormatInt(ts, 10)+".bin")
+			target := ups[v] + "/" + f.Name
+			if err := os.Symlink(target, name); err != nil {
+				return 0, fmt.Errorf("link static %d: %w", ts, err)
+			}
+			if err := os.Symlink(target+".gz", name+".gz"); err != nil {
+				return 0, fmt.Errorf("link static %d: %w", ts, err)
+			}
+		}
+	}
+	for _, d := range []string{roots[2], roots[1]} {
+		if err := syncDir(d); err != nil {
+			return 0, err
+		}
+	}
+	return len(points), nil
+}
+
+// writeManifest writes the manifest, fsynced; it is the last file of a
+// generation.
+func writeManifest(tmp string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	return writeSynced(filepath.Join(tmp, ManifestName), append(b, '\n'))
+}
+
+// switchCurrent points the current link at generation name: a new symlink
+// is created beside it and renamed over it, which is atomic.
+func switchCurrent(dir, name string) error {
+	tmp := filepath.Join(dir, fmt.Sprintf("%s%s-%d", tmpPrefix, CurrentLink, time.Now().UnixNano()))
+	if err := os.Symlink(GenerationsDir+"/"+name, tmp); err != nil {
+		return fmt.Errorf("link current: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, CurrentLink)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("switch current: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// removeOrphans deletes what crashed runs left: temporary directories and
+// links, and generations newer than the current one that never became
+// current. The caller holds the directory lock, so no run is in progress.
+func removeOrphans(dir, current string) (int, error) {
+	n := 0
+	for _, d := range []string{dir, filepath.Join(dir, GenerationsDir)} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			return n, fmt.Errorf("list %s: %w", d, err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), tmpPrefix) {
+				if err := os.RemoveAll(filepath.Join(d, e.Name())); err != nil {
+					return n, fmt.Errorf("remove orphan: %w", err)
+				}
+				n++
+			}
+		}
+	}
+	gens, err := listGenerations(dir)
+	if err != nil {
+		return n, err
+	}
+	i := slices.Index(gens, current)
+	for _, g := range gens[i+1:] {
+		if err := os.RemoveAll(filepath.Join(dir, GenerationsDir, g)); err != nil {
+			return n, fmt.Errorf("remove orphan: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// listGenerations returns the generation names, oldest first.
+func listGenerations(dir string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, GenerationsDir))
+	if err != nil {
+		return nil, fmt.Errorf("list generations: %w", err)
+	}
+	type gen struct {
+		name       string
+		r, created int64
+	}
+	var gens []gen
+	for _, e := range entries {
+		if r, c, ok := parseGenerationName(e.Name()); ok && e.IsDir() {
+			gens = append(gens, gen{e.Name(), r, c})
+		}
+	}
+	slices.SortFunc(gens, func(a, b gen) int {
+		if a.r != b.r {
+			return cmpInt(a.r, b.r)
+		}
+		return cmpInt(a.created, b.created)
+	})
+	out := make([]string, len(gens))
+	for i, g := range gens {
+		out[i] = g.name
+	}
+	return out, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// removeExpired deletes generations older than the current one whose
+// successor was created more than grace before now: readers that opened a
+// file of the old generation (a static server mid-response) have had that
+// long to finish. It returns how many it removed.
+func removeExpired(dir, current string, grace time.Duration, now time.Time) (int, error) {
+	gens, err := listGenerations(dir)
+	if err != nil {
+		return 0, err
+	}
+	cur := slices.Index(gens, current)
+	n := 0
+	for i := 0; i < cur; i++ {
+		_, supersededAt, _ := parseGenerationName(gens[i+1])
+		if now.Sub(time.Unix(0, supersededAt)) < grace {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, GenerationsDir, gens[i])); err != nil {
+			return n, fmt.Errorf("remove generation %s: %w", gens[i], err)
+		}
+		n++
+	}
+	return n, nil
+}
