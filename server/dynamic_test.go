@@ -5,27 +5,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lnsync/lnsync/lookup"
+	"github.com/lnsync/lnsync/snapshot/snapshottest"
 )
 
-// sizedEncoder returns deltas of a fixed size.
-type sizedEncoder struct{ size int }
-
-func (e sizedEncoder) Encode(ctx context.Context, last, ref time.Time, v int) ([]byte, lookup.DeltaStats, error) {
-	b := make([]byte, e.size)
-	for i := range b {
-		b[i] = byte(i * 7)
-	}
-	return b, lookup.DeltaStats{}, nil
-}
-
 func TestDynamicCacheBounds(t *testing.T) {
+	t.Parallel()
+	ref := time.Date(2026, 1, 10, 3, 0, 0, 0, time.UTC)
+	idx := snapshottest.NewIndex(t, snapshottest.ScopedHistory(ref))
+	// key i is the delta from 3(i+1) hours before ref: the entries differ in
+	// size, growing with i.
+	key := func(i int) dynamicKey {
+		return dynamicKey{ref: ref.Unix(), last: ref.Add(-time.Duration(i+1) * 3 * time.Hour).Unix(), version: 1}
+	}
 	tests := []struct {
 		name     string
 		max      int
 		maxBytes int
 		keys     int
-		wantKept int // -1: as many as fit in maxBytes
+		wantKept int // -1: the newest entries that fit in maxBytes together
 	}{
 		{"within bounds", 10, 1 << 20, 4, 4},
 		{"entry count", 3, 1 << 20, 6, 3},
@@ -35,19 +32,25 @@ func TestDynamicCacheBounds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newDynamicCache(2, tt.max, tt.maxBytes)
 			defer c.close()
-			var last dynamicKey
+			sizes := make([]int, tt.keys)
 			for i := range tt.keys {
-				last = dynamicKey{ref: 1000000, last: int64(i) * 10800, version: 1}
-				if _, err := c.get(context.Background(), last, sizedEncoder{1000}); err != nil {
+				if _, err := c.get(context.Background(), key(i), idx); err != nil {
 					t.Fatal(err)
 				}
+				c.mu.Lock()
+				sizes[i] = c.entries[key(i)].size
+				c.mu.Unlock()
 			}
+			last := key(tt.keys - 1)
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if tt.wantKept < 0 {
-				tt.wantKept = tt.maxBytes / c.entries[last].size
-				if c.bytes > tt.maxBytes || tt.wantKept >= tt.keys {
-					t.Fatalf("fixture: %d bytes held, %d fit", c.bytes, tt.wantKept)
+				tt.wantKept = 0
+				for held := 0; tt.wantKept < tt.keys && held+sizes[tt.keys-1-tt.wantKept] <= tt.maxBytes; tt.wantKept++ {
+					held += sizes[tt.keys-1-tt.wantKept]
+				}
+				if c.bytes > tt.maxBytes || tt.wantKept < 2 || tt.wantKept >= tt.keys {
+					t.Fatalf("fixture: %d bytes held, %d of %d entries of %v bytes fit", c.bytes, tt.wantKept, tt.keys, sizes)
 				}
 			}
 			if len(c.entries) != tt.wantKept || len(c.order) != tt.wantKept {
@@ -68,8 +71,8 @@ func TestDynamicCacheBounds(t *testing.T) {
 	// A new reference time drops the old entries.
 	c := newDynamicCache(1, 10, 1<<20)
 	defer c.close()
-	for _, ref := range []int64{1000000, 1010800} {
-		if _, err := c.get(context.Background(), dynamicKey{ref: ref, last: 10800, version: 2}, sizedEncoder{10}); err != nil {
+	for _, r := range []time.Time{ref.Add(-3 * time.Hour), ref} {
+		if _, err := c.get(context.Background(), dynamicKey{ref: r.Unix(), last: ref.Add(-6 * time.Hour).Unix(), version: 2}, idx); err != nil {
 			t.Fatal(err)
 		}
 	}

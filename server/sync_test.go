@@ -30,6 +30,16 @@ const hour = time.Hour
 // ref is the reference time of the generation most tests serve.
 var ref = time.Date(2026, 1, 10, 3, 0, 0, 0, time.UTC)
 
+// history is what the tests' databases hold: changes in every scope before
+// ref.
+var history = snapshottest.ScopedHistory(ref)
+
+// newIndex returns an Index over a fresh test database holding history.
+func newIndex(t *testing.T) *lookup.Index {
+	t.Helper()
+	return snapshottest.NewIndex(t, history)
+}
+
 // publish writes a generation for r into dir and returns a Catalog holding it.
 func publish(t *testing.T, dir string, src snapshot.Source, r time.Time) *snapshot.Catalog {
 	t.Helper()
@@ -47,10 +57,10 @@ func publish(t *testing.T, dir string, src snapshot.Source, r time.Time) *snapsh
 	return cat
 }
 
-// encoder is a server.DeltaEncoder over a test source that counts calls,
-// tracks concurrency and can be held back by a gate.
+// encoder is a server.DeltaEncoder that passes calls on to an Index,
+// counting them, tracking their concurrency and holding them back at a gate.
 type encoder struct {
-	src                   *snapshottest.Source
+	src                   *lookup.Index
 	gate                  chan struct{} // nil: never wait
 	calls, inflight, peak atomic.Int32
 }
@@ -72,25 +82,27 @@ func (e *encoder) Encode(ctx context.Context, last, ref time.Time, v int) ([]byt
 			return nil, lookup.DeltaStats{}, ctx.Err()
 		}
 	}
-	d, st, err := e.src.Delta(last, ref)
-	if err != nil {
-		return nil, st, err
-	}
-	b, err := d.Encode(v)
-	return b, st, err
+	return e.src.Encode(ctx, last, ref, v)
 }
 
 type fixture struct {
 	srv *server.Server
 	cat *snapshot.Catalog
-	src *snapshottest.Source
+	src *lookup.Index
 	enc *encoder
 	reg *prometheus.Registry
 }
 
+// newFixture serves a generation for r published from a fresh database.
 func newFixture(t *testing.T, r time.Time, opts server.Options) *fixture {
 	t.Helper()
-	f := &fixture{src: snapshottest.NewSource(30), reg: prometheus.NewRegistry()}
+	return newFixtureFrom(t, newIndex(t), r, opts)
+}
+
+// newFixtureFrom serves a generation for r published from src.
+func newFixtureFrom(t *testing.T, src *lookup.Index, r time.Time, opts server.Options) *fixture {
+	t.Helper()
+	f := &fixture{src: src, reg: prometheus.NewRegistry()}
 	f.cat = publish(t, t.TempDir(), f.src, r)
 	f.enc = &encoder{src: f.src}
 	opts.Registry, opts.Logger, opts.Snapshots = f.reg, snapshottest.Logger(t), f.cat
@@ -122,6 +134,7 @@ func readAll(t *testing.T, resp *http.Response) []byte {
 }
 
 func TestSnapshotRoutes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, ref, server.Options{})
 	g := f.cat.Current()
 	r := ref.Unix()
@@ -216,6 +229,7 @@ func TestSnapshotRoutes(t *testing.T) {
 }
 
 func TestConditionalAndEncoding(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, ref, server.Options{})
 	full := f.cat.Current().Pick(1, 0)
 	created := f.cat.Current().Manifest.Created
@@ -276,6 +290,7 @@ func TestConditionalAndEncoding(t *testing.T) {
 }
 
 func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, ref, server.Options{})
 	resp := f.do(t, "OPTIONS", "/snapshot/v2/0", map[string]string{"Origin": "https://wallet.example", "Access-Control-Request-Method": "GET"})
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
@@ -289,12 +304,13 @@ func TestCORSPreflight(t *testing.T) {
 }
 
 func TestNoGenerationYet(t *testing.T) {
+	t.Parallel()
 	cat := snapshot.NewCatalog(t.TempDir(), 0, snapshottest.Logger(t))
 	if err := cat.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	srv := server.New(server.Options{Registry: prometheus.NewRegistry(), Logger: snapshottest.Logger(t), Snapshots: cat,
-		Dynamic: &encoder{src: snapshottest.NewSource(1)}})
+		Dynamic: &encoder{src: newIndex(t)}})
 	for _, target := range []string{"/snapshot/0", "/snapshot/v2/123", "/dynamic/5"} {
 		rec := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
@@ -305,6 +321,7 @@ func TestNoGenerationYet(t *testing.T) {
 }
 
 func TestDynamic(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, ref, server.Options{})
 	r := ref.Unix()
 	last := r - 8*3600 - 7 // rounds down to R - 9h, where no scope starts
@@ -363,10 +380,11 @@ func TestDynamic(t *testing.T) {
 }
 
 func TestDynamicConcurrencyBound(t *testing.T) {
+	t.Parallel()
 	gate := make(chan struct{})
-	src := snapshottest.NewSource(10)
+	src := newIndex(t)
 	enc := &encoder{src: src, gate: gate}
-	f := newFixture(t, ref, server.Options{Dynamic: enc, DynamicConcurrency: 2})
+	f := newFixtureFrom(t, src, ref, server.Options{Dynamic: enc, DynamicConcurrency: 2})
 	var wg sync.WaitGroup
 	hours := []int64{9, 15, 18, 21, 27, 30, 33, 36} // no scope starts there
 	codes := make([]int, len(hours))
@@ -402,6 +420,7 @@ func TestDynamicConcurrencyBound(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
+	t.Parallel()
 	now := snapshot.ReferenceFor(time.Now(), snapshot.Grid)
 	tests := []struct {
 		name     string
@@ -417,10 +436,11 @@ func TestReadyz(t *testing.T) {
 		{"one interval old", now.Add(-3 * hour), true, nil, 200, ""},
 		{"two intervals old", now.Add(-6 * hour), true, nil, 503, "two intervals"},
 	}
+	src := newIndex(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			caught := tt.caughtUp
-			f := newFixture(t, tt.r, server.Options{CaughtUp: func() bool { return caught }, Ready: tt.ready})
+			f := newFixtureFrom(t, src, tt.r, server.Options{CaughtUp: func() bool { return caught }, Ready: tt.ready})
 			resp := f.do(t, "GET", "/readyz", nil)
 			body := readAll(t, resp)
 			if resp.StatusCode != tt.want || !strings.Contains(string(body), tt.reason) {
@@ -431,6 +451,7 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, ref, server.Options{
 		Network: "mainnet", CaughtUp: func() bool { return true }, PeersConnected: func() int { return 4 },
 		Counts: func(context.Context) (server.Counts, error) {
@@ -458,6 +479,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, ref, server.Options{})
 	f.do(t, "GET", "/snapshot/0", nil)
 	f.do(t, "GET", "/snapshot/nope", nil)
@@ -478,9 +500,11 @@ func TestMetrics(t *testing.T) {
 // TestGracefulShutdown stops the server while a request is in flight: the
 // request completes, new connections are refused, Stop returns.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	gate := make(chan struct{})
-	enc := &encoder{src: snapshottest.NewSource(5), gate: gate}
-	f := newFixture(t, ref, server.Options{Listen: "127.0.0.1:0", Dynamic: enc})
+	src := newIndex(t)
+	enc := &encoder{src: src, gate: gate}
+	f := newFixtureFrom(t, src, ref, server.Options{Listen: "127.0.0.1:0", Dynamic: enc})
 	if err := f.srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

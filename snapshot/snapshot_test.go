@@ -22,6 +22,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lnsync/lnsync/lookup"
+	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/persistence/persistencetest"
 	"github.com/lnsync/lnsync/rgs"
 	"github.com/lnsync/lnsync/snapshot/snapshottest"
 )
@@ -36,22 +39,30 @@ var ref = time.Date(2026, 1, 10, 3, 0, 0, 0, time.UTC)
 
 // Environment of the re-executed test binary in TestKillMidRun.
 const (
-	envCrashDir  = "LNSYNC_SNAPSHOT_CRASH_DIR"
-	envCrashStep = "LNSYNC_SNAPSHOT_CRASH_STEP"
+	envCrashDir      = "LNSYNC_SNAPSHOT_CRASH_DIR"
+	envCrashStep     = "LNSYNC_SNAPSHOT_CRASH_STEP"
+	envCrashDatabase = "LNSYNC_SNAPSHOT_CRASH_DATABASE_URL"
 )
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(envCrashDir); dir != "" {
-		crashChild(dir, os.Getenv(envCrashStep))
+		crashChild(dir, os.Getenv(envCrashStep), os.Getenv(envCrashDatabase))
 		return
 	}
 	os.Exit(m.Run())
 }
 
-// crashChild runs one generation for ref + 3h and stops at step, announcing
-// it on stdout, until the parent kills it.
-func crashChild(dir, step string) {
-	s, err := New(testConfig(dir), snapshottest.NewSource(20), nil, nil, discardLogger())
+// crashChild runs one generation for ref + 3h from the database at dbURL and
+// stops at step, announcing it on stdout, until the parent kills it.
+func crashChild(dir, step, dbURL string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	store, err := persistence.Open(ctx, dbURL, 2)
+	cancel()
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	s, err := New(testConfig(dir), lookup.NewIndex(store, rgs.ChainMainnet, discardLogger()), nil, nil, discardLogger())
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -69,6 +80,16 @@ func crashChild(dir, step string) {
 
 func testConfig(dir string) Config {
 	return Config{Directory: dir, Epoch: ref.Add(-2 * day), CaughtUpPoll: 10 * time.Millisecond}
+}
+
+// history is what the tests' databases hold: changes in every scope before
+// ref.
+var history = snapshottest.ScopedHistory(ref)
+
+// newIndex returns an Index over a fresh test database holding history.
+func newIndex(t *testing.T) *lookup.Index {
+	t.Helper()
+	return snapshottest.NewIndex(t, history)
 }
 
 func newScheduler(t *testing.T, cfg Config, src Source) *Scheduler {
@@ -170,6 +191,7 @@ func TestGridSchedule(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  Config
@@ -178,9 +200,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"interval off the grid", Config{Directory: t.TempDir(), Interval: 4 * hour}},
 		{"negative interval", Config{Directory: t.TempDir(), Interval: -3 * hour}},
 	}
+	src := newIndex(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := New(tt.cfg, snapshottest.NewSource(1), nil, nil, snapshottest.Logger(t)); err == nil {
+			if _, err := New(tt.cfg, src, nil, nil, snapshottest.Logger(t)); err == nil {
 				t.Error("New accepted the config")
 			}
 		})
@@ -190,8 +213,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // TestRunPublishes checks a generation file by file: headers, empty deltas,
 // gzip siblings, the static tree, and what the Catalog loads.
 func TestRunPublishes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	s := newScheduler(t, testConfig(dir), snapshottest.NewSource(20))
+	s := newScheduler(t, testConfig(dir), newIndex(t))
 	m, err := s.Run(context.Background(), ref.Add(90*time.Minute)) // rounds down to ref
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +227,9 @@ func TestRunPublishes(t *testing.T) {
 		t.Fatalf("%d files, want %d", len(m.Files), want)
 	}
 	gen := filepath.Join(dir, CurrentLink)
+	// Every file differs from every other, so that a name pointing at the
+	// wrong file is noticed below.
+	seen := map[string]string{}
 	for _, f := range m.Files {
 		data, err := os.ReadFile(filepath.Join(gen, f.Name))
 		if err != nil {
@@ -218,6 +245,10 @@ func TestRunPublishes(t *testing.T) {
 		if f.Kind == KindEmpty && int(f.Size) != 51+f.Version {
 			t.Errorf("%s: empty delta of %d bytes, want %d", f.Name, f.Size, 51+f.Version)
 		}
+		if other, ok := seen[string(data)]; ok {
+			t.Errorf("%s has the same content as %s", f.Name, other)
+		}
+		seen[string(data)] = f.Name
 		gz, err := os.ReadFile(filepath.Join(gen, f.Name+".gz"))
 		if err != nil {
 			t.Fatal(err)
@@ -275,9 +306,15 @@ func TestRunPublishes(t *testing.T) {
 	}
 }
 
+// TestFailedRunKeepsPreviousGeneration stops the database between two runs:
+// the second cannot catch up and fails, and the first generation stays.
 func TestFailedRunKeepsPreviousGeneration(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	src := snapshottest.NewSource(5)
+	cluster := persistencetest.StartCluster(t)
+	store := persistencetest.OpenMigrated(t, cluster.NewDatabase())
+	snapshottest.Fill(t, store, history)
+	src := lookup.NewIndex(store, rgs.ChainMainnet, snapshottest.Logger(t))
 	reg := prometheus.NewRegistry()
 	s, err := New(testConfig(dir), src, nil, reg, snapshottest.Logger(t))
 	if err != nil {
@@ -286,9 +323,9 @@ func TestFailedRunKeepsPreviousGeneration(t *testing.T) {
 	if _, err := s.Run(context.Background(), ref); err != nil {
 		t.Fatal(err)
 	}
-	src.SetErr(snapshottest.ErrInjected)
-	if _, err := s.Run(context.Background(), ref.Add(3*hour)); !errors.Is(err, snapshottest.ErrInjected) {
-		t.Fatalf("Run = %v, want the injected error", err)
+	cluster.Stop()
+	if _, err := s.Run(context.Background(), ref.Add(3*hour)); !errors.Is(err, persistence.ErrUnavailable) {
+		t.Fatalf("Run = %v, want %v", err, persistence.ErrUnavailable)
 	}
 	cur, err := s.Current()
 	if err != nil || cur.Reference != ref.Unix() {
@@ -302,7 +339,7 @@ func TestFailedRunKeepsPreviousGeneration(t *testing.T) {
 	}
 	assertNoLeftovers(t, dir)
 
-	src.SetErr(nil)
+	cluster.Start()
 	if _, err := s.Run(context.Background(), ref.Add(3*hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -312,8 +349,9 @@ func TestFailedRunKeepsPreviousGeneration(t *testing.T) {
 }
 
 func TestRunRefusesOlderReference(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	s := newScheduler(t, testConfig(dir), snapshottest.NewSource(3))
+	s := newScheduler(t, testConfig(dir), newIndex(t))
 	if _, err := s.Run(context.Background(), ref); err != nil {
 		t.Fatal(err)
 	}
@@ -330,6 +368,7 @@ func TestRunRefusesOlderReference(t *testing.T) {
 }
 
 func TestOldGenerationsRemovedAfterGrace(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		grace time.Duration
@@ -338,12 +377,13 @@ func TestOldGenerationsRemovedAfterGrace(t *testing.T) {
 		{"long grace keeps all", time.Hour, 3},
 		{"short grace keeps only current", time.Nanosecond, 1},
 	}
+	src := newIndex(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := testConfig(dir)
 			cfg.Grace = tt.grace
-			s := newScheduler(t, cfg, snapshottest.NewSource(2))
+			s := newScheduler(t, cfg, src)
 			for i := range 3 {
 				if _, err := s.Run(context.Background(), ref.Add(time.Duration(i)*3*hour)); err != nil {
 					t.Fatal(err)
@@ -368,10 +408,15 @@ func TestOldGenerationsRemovedAfterGrace(t *testing.T) {
 // that readers see a complete generation, the old one until the link is
 // switched, and that the next run cleans up and publishes.
 func TestKillMidRun(t *testing.T) {
+	t.Parallel()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	dbURL := persistencetest.NewDatabase(t)
+	store := persistencetest.OpenMigrated(t, dbURL)
+	snapshottest.Fill(t, store, history)
+	src := lookup.NewIndex(store, rgs.ChainMainnet, snapshottest.Logger(t))
 	tests := []struct {
 		step    string
 		wantRef int64
@@ -385,13 +430,13 @@ func TestKillMidRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.step, func(t *testing.T) {
 			dir := t.TempDir()
-			s := newScheduler(t, testConfig(dir), snapshottest.NewSource(20))
+			s := newScheduler(t, testConfig(dir), src)
 			if _, err := s.Run(context.Background(), ref); err != nil {
 				t.Fatal(err)
 			}
 
 			cmd := exec.Command(exe, "-test.run=^$")
-			cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashStep+"="+tt.step)
+			cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashStep+"="+tt.step, envCrashDatabase+"="+dbURL)
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -457,20 +502,22 @@ func assertNoLeftovers(t *testing.T, dir string) {
 	}
 }
 
-// gatedSource counts CatchUp calls, to see when the scheduler runs.
-type gatedSource struct {
-	*snapshottest.Source
+// countingSource counts the CatchUp calls it passes on to the Index, to see
+// when the scheduler runs.
+type countingSource struct {
+	*lookup.Index
 	runs atomic.Int32
 }
 
-func (g *gatedSource) CatchUp(ctx context.Context, r time.Time) error {
-	g.runs.Add(1)
-	return nil
+func (c *countingSource) CatchUp(ctx context.Context, r time.Time) error {
+	c.runs.Add(1)
+	return c.Index.CatchUp(ctx, r)
 }
 
 func TestSchedulerWaitsForCaughtUp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	src := &gatedSource{Source: snapshottest.NewSource(2)}
+	src := &countingSource{Index: newIndex(t)}
 	var caughtUp atomic.Bool
 	cfg := testConfig(dir)
 	cfg.Epoch = time.Now().Add(-day)

@@ -1,20 +1,22 @@
-// Package snapshottest provides a deterministic in-memory delta source, so
-// that snapshot generations can be published in tests without a database.
+// Package snapshottest gives snapshot and server tests a real delta source: a
+// deterministic gossip history stored in a real test database through the
+// persistence Writer, read back by a lookup.Index. Nothing here stands in for
+// the database or the index.
 package snapshottest
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/lnsync/lnsync/lookup"
+	"github.com/lnsync/lnsync/persistence"
+	"github.com/lnsync/lnsync/persistence/persistencetest"
 	"github.com/lnsync/lnsync/rgs"
 )
 
@@ -32,65 +34,38 @@ func Keys(n int) []rgs.NodeID {
 	return out
 }
 
-// Source is a snapshot source (snapshot.Source) whose deltas depend only on (last, ref): the
-// full snapshot has Channels channels, a delta one channel per 3 hours of its
-// scope (at least one, at most Channels), so every scope's file differs. Set
-// Err to make Delta fail. Safe for concurrent use.
-type Source struct {
-	Channels int
-	Chain    [32]byte
-
-	mu   sync.Mutex
-	err  error
-	keys []rgs.NodeID
+// ScopedHistory returns a small history (40 channels over the 40 days before
+// ref) with changes in every scope window before ref — the last 3 hours, 3 to
+// 6 hours back, …, 16 to 32 days back — and channels known 32 days back, so
+// that a generation at ref has a different file for every scope and for the
+// full snapshot.
+func ScopedHistory(ref time.Time) *History {
+	return GenerateHistory(HistoryConfig{
+		Channels: 40, Nodes: 30, From: ref.Add(-40 * 24 * time.Hour), To: ref,
+		NewShare: 0.2, UpdateEvery: 24 * time.Hour, KeepAlive: 3 * time.Hour, Seed: 1,
+	})
 }
 
-// NewSource returns a Source over mainnet with n channels.
-func NewSource(n int) *Source {
-	return &Source{Channels: n, Chain: rgs.ChainMainnet, keys: Keys(2 * n)}
-}
-
-// SetErr makes every later Delta return err (nil to succeed again).
-func (s *Source) SetErr(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.err = err
-}
-
-// CatchUp implements snapshot.Source.
-func (s *Source) CatchUp(ctx context.Context, ref time.Time) error { return ctx.Err() }
-
-// Delta implements snapshot.Source.
-func (s *Source) Delta(last, ref time.Time) (*rgs.Delta, lookup.DeltaStats, error) {
-	s.mu.Lock()
-	err := s.err
-	s.mu.Unlock()
-	if err != nil {
-		return nil, lookup.DeltaStats{}, err
+// Fill stores h in store through a Writer that keeps the receive times, and
+// returns once every record is committed.
+func Fill(t testing.TB, store *persistence.Store, h *History) {
+	t.Helper()
+	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, FlushInterval: 10 * time.Millisecond}, Logger(t))
+	w.Start(context.Background())
+	defer w.Stop()
+	if err := h.Submit(context.Background(), w); err != nil {
+		t.Fatal(err)
 	}
-	n := s.Channels
-	if last.Unix() > 0 {
-		n = min(max(int(ref.Sub(last)/(3*time.Hour)), 1), s.Channels)
-	}
-	d := &rgs.Delta{ChainHash: s.Chain, Timestamp: uint32(ref.Unix())}
-	for i := range n {
-		scid := uint64(800_000+i)<<40 | 1<<16
-		d.Announcements = append(d.Announcements, rgs.Announcement{
-			SCID: scid, Features: []byte{}, NodeID1: s.keys[2*i], NodeID2: s.keys[2*i+1],
-			FundingSats: 1_000_000, FundingKnown: true,
-		})
-		for dir := range 2 {
-			d.Updates = append(d.Updates, rgs.Update{SCID: scid, Direction: uint8(dir), Kind: rgs.Full, Policy: rgs.Policy{
-				CLTVExpiryDelta: 40, HTLCMinimumMsat: 1000, FeeBaseMsat: uint32(1000 + i), FeeProportionalMillionths: uint32(dir + 1),
-				HTLCMaximumMsat: 990_000_000,
-			}})
-		}
-	}
-	return d, lookup.DeltaStats{Announcements: n, Full: 2 * n}, nil
 }
 
-// ErrInjected is the error tests inject with SetErr.
-var ErrInjected = errors.New("injected failure")
+// NewIndex returns a mainnet lookup.Index over a fresh, migrated database in
+// the test cluster holding h.
+func NewIndex(t testing.TB, h *History) *lookup.Index {
+	t.Helper()
+	store := persistencetest.NewStore(t)
+	Fill(t, store, h)
+	return lookup.NewIndex(store, rgs.ChainMainnet, Logger(t))
+}
 
 // Logger returns a logger writing to the test's output.
 func Logger(t testing.TB) *slog.Logger {
