@@ -66,7 +66,7 @@ test: test-deps lint
 	export LNSYNC_TEST_DATABASE_URL=$$admin; \
 	export LNSYNC_PG_BINDIR=$$(scripts/pg.sh bindir); \
 	export LNSYNC_REGTEST_BIN=$$(scripts/regtest-bins.sh); \
-	$(GO) test -race -timeout 25m ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 clean:
 	rm -rf bin

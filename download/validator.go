@@ -429,40 +429,33 @@ func (v *Validator) doneLocked(n int) {
 // of an import) and counts each as unknown_channel or no_channel.
 func (v *Validator) ExpirePending(ctx context.Context) { v.expire(ctx, true) }
 
+// expireWaiting removes from a waiting room every message past its deadline
+// (all of them when all is set), appending them to dropped.
+func expireWaiting[K comparable](room map[K][]pending, now time.Time, all bool, dropped []pending) []pending {
+	for key, ps := range room {
+		keep := ps[:0]
+		for _, p := range ps {
+			if all || !now.Before(p.deadline) {
+				dropped = append(dropped, p)
+			} else {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) == 0 {
+			delete(room, key)
+		} else {
+			room[key] = keep
+		}
+	}
+	return dropped
+}
+
 func (v *Validator) expire(_ context.Context, all bool) {
 	now := v.cfg.Now()
 	var dropped []pending
 	v.mu.Lock()
-	for scid, ps := range v.waitUpd {
-		keep := ps[:0]
-		for _, p := range ps {
-			if all || !now.Before(p.deadline) {
-				dropped = append(dropped, p)
-			} else {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) == 0 {
-			delete(v.waitUpd, scid)
-		} else {
-			v.waitUpd[scid] = keep
-		}
-	}
-	for id, ps := range v.waitNode {
-		keep := ps[:0]
-		for _, p := range ps {
-			if all || !now.Before(p.deadline) {
-				dropped = append(dropped, p)
-			} else {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) == 0 {
-			delete(v.waitNode, id)
-		} else {
-			v.waitNode[id] = keep
-		}
-	}
+	dropped = expireWaiting(v.waitUpd, now, all, dropped)
+	dropped = expireWaiting(v.waitNode, now, all, dropped)
 	v.nPending -= len(dropped)
 	for _, p := range dropped {
 		r := ReasonUnknownChannel

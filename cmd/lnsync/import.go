@@ -36,12 +36,7 @@ timestamp read so far. Framing glitches are skipped and counted. Afterwards
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	logger := cfg.Logger(stderr)
-	store, err := openStore(ctx, cfg)
+	cfg, logger, store, err := openConfigured(ctx, *configPath, stderr)
 	if err != nil {
 		return err
 	}

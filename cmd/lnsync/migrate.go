@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/lnsync/lnsync/config"
 	"github.com/lnsync/lnsync/persistence"
@@ -15,12 +16,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	logger := cfg.Logger(stderr)
-	store, err := openStore(ctx, cfg)
+	_, logger, store, err := openConfigured(ctx, *configPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -40,6 +36,18 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // loadConfig loads path with environment overrides.
 func loadConfig(path string) (config.Config, error) {
 	return config.Load(path, nil)
+}
+
+// openConfigured loads the configuration at path, builds the logger it asks
+// for and connects to its database. The caller closes the store.
+func openConfigured(ctx context.Context, path string, stderr io.Writer) (config.Config, *slog.Logger, *persistence.Store, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	logger := cfg.Logger(stderr)
+	store, err := openStore(ctx, cfg)
+	return cfg, logger, store, err
 }
 
 // openStore connects to the configured database.

@@ -33,12 +33,7 @@ than the published generation.`, stderr)
 		}
 		ref = t
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	logger := cfg.Logger(stderr)
-	store, err := openStore(ctx, cfg)
+	cfg, logger, store, err := openConfigured(ctx, *configPath, stderr)
 	if err != nil {
 		return err
 	}
