@@ -184,33 +184,63 @@ func (x *Index) syncLocked(ctx context.Context) error {
 	var anns []*persistence.StoredAnnouncement
 	var ups []*persistence.StoredUpdate
 	var nodes []*persistence.StoredNode
-	// Rows are collected first and applied under the write lock in one go, so
-	// a delta never sees half of a read.
+	apply := func() {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		for _, a := range anns {
+			x.addAnnouncement(a)
+		}
+		for _, u := range ups {
+			x.addUpdate(u)
+		}
+		for _, n := range nodes {
+			x.addNode(n)
+		}
+		x.rows += len(anns) + len(ups) + len(nodes)
+		anns, ups, nodes = anns[:0], ups[:0], nodes[:0]
+	}
+	// Rows are normally collected first and applied under the write lock in
+	// one go, so that a delta never sees half of a read. The first load is
+	// applied in chunks instead, to bound memory: no delta can run before it
+	// ends, since nothing is covered yet.
+	initial := cur == (persistence.Cursor{})
+	const chunk = 1 << 16
+	step := func() error {
+		if initial && len(anns)+len(ups)+len(nodes) >= chunk {
+			apply()
+		}
+		return nil
+	}
 	next, clock, err := x.src.ReadSince(ctx, cur, persistence.Visitor{
-		Announcement: func(a *persistence.StoredAnnouncement) error { anns = append(anns, a); return nil },
-		Update:       func(u *persistence.StoredUpdate) error { ups = append(ups, u); return nil },
-		Node:         func(n *persistence.StoredNode) error { nodes = append(nodes, n); return nil },
+		Announcement: func(a *persistence.StoredAnnouncement) error { anns = append(anns, a); return step() },
+		Update:       func(u *persistence.StoredUpdate) error { ups = append(ups, u); return step() },
+		Node:         func(n *persistence.StoredNode) error { nodes = append(nodes, n); return step() },
 	})
 	if err != nil {
+		if initial {
+			x.reset()
+		}
 		return fmt.Errorf("sync index: %w", err)
 	}
+	apply()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for _, a := range anns {
-		x.addAnnouncement(a)
-	}
-	for _, u := range ups {
-		x.addUpdate(u)
-	}
-	for _, n := range nodes {
-		x.addNode(n)
-	}
 	x.cursor = next
 	if clock.After(x.covered) {
 		x.covered = clock
 	}
-	x.rows += len(anns) + len(ups) + len(nodes)
 	return nil
+}
+
+// reset empties the Index after a failed first load.
+func (x *Index) reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.channels = make(map[uint64]*channel)
+	x.nodes = make(map[rgs.NodeID]*node)
+	x.interned = make(map[string][]byte)
+	x.addrs = make(map[string][]rgs.Address)
+	x.rows = 0
 }
 
 // CatchUp makes sure the Index holds every row with seen < c: it reads new
