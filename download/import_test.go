@@ -272,13 +272,13 @@ func TestImportLNResearch(t *testing.T) {
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
 			start := time.Now()
-			st := env.importAll(t, step.data)
+			stats := env.importAll(t, step.data)
 			after := env.v.Verdicts()
 			v := after.Sub(before)
 			before = after
-			t.Logf("%d messages in %s, skipped %+v, clock %s … %s; verdicts %v", st.Messages, time.Since(start).Round(time.Millisecond),
-				st.Skipped, st.FirstTime.Format(time.RFC3339), st.LastTime.Format(time.RFC3339), v.Map())
-			step.check(t, storedHashes(t, env.url), v, st)
+			t.Logf("%d messages in %s, skipped %+v, clock %s … %s; verdicts %v", stats.Messages, time.Since(start).Round(time.Millisecond),
+				stats.Skipped, stats.FirstTime.Format(time.RFC3339), stats.LastTime.Format(time.RFC3339), v.Map())
+			step.check(t, storedHashes(t, env.url), v, stats)
 		})
 	}
 }
