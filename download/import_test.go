@@ -20,6 +20,7 @@ import (
 	"github.com/lnsync/lnsync/config"
 	"github.com/lnsync/lnsync/download"
 	"github.com/lnsync/lnsync/gsp"
+	"github.com/lnsync/lnsync/gsp/gsptest"
 	"github.com/lnsync/lnsync/persistence"
 	"github.com/lnsync/lnsync/persistence/persistencetest"
 )
@@ -73,24 +74,7 @@ func readIndex(t testing.TB) []indexRow {
 // readDataset returns every message of the capture in file order.
 func readDataset(t testing.TB) [][]byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join(datasetDir, "lnresearch-2025-merged.gsp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rd := gsp.NewReader(f)
-	rd.Resync = true
-	var out [][]byte
-	for {
-		rec, err := rd.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rec.Msg)
-	}
+	return gsptest.Messages(t, filepath.Join(datasetDir, "lnresearch-2025-merged.gsp"))
 }
 
 // importEnv is a migrated database with a running writer and validator in

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/lnsync/lnsync/gsp"
+	"github.com/lnsync/lnsync/gsp/gsptest"
 )
 
 // The tests in this file recount the tables of dist.go from the datasets
@@ -146,22 +147,10 @@ func TestChangeSetsMatchSource(t *testing.T) {
 }
 
 func TestLNResearchTablesMatchSource(t *testing.T) {
-	f, err := os.Open(filepath.Join(datasets, "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := gsp.NewReader(f)
 	latest := map[string][]byte{}
 	var updates, withTLV int
 	inbound := map[[2]int32]int{}
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	for _, rec := range gsptest.Records(t, filepath.Join(datasets, "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp")) {
 		switch rec.Type {
 		case gsp.TypeNodeAnnouncement:
 			fl := int(rec.Msg[66])<<8 | int(rec.Msg[67])

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lnsync/lnsync/gsp"
+	"github.com/lnsync/lnsync/gsp/gsptest"
 	"github.com/lnsync/lnsync/persistence/persistencetest"
 )
 
@@ -28,24 +28,7 @@ import (
 // first update.
 func captureSlice(t *testing.T) ([]byte, time.Time, [3]int) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "..", "shared", "datasets", "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rd := gsp.NewReader(f)
-	rd.Resync = true
-	var msgs [][]byte
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, rec.Msg)
-	}
+	msgs := gsptest.Messages(t, filepath.Join("..", "..", "..", "shared", "datasets", "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp"))
 	typ := func(m []byte) uint16 { return binary.BigEndian.Uint16(m) }
 	var ann []byte
 	for _, m := range msgs {
