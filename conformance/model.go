@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -129,7 +130,7 @@ func Simulate(inputs []Input) *Graph {
 		ch.OneToTwo, ch.TwoToOne = mc.dirs[0], mc.dirs[1]
 		g.Channels = append(g.Channels, ch)
 	}
-	slices.SortFunc(g.Channels, func(a, b Channel) int { return cmpU64(a.SCID, b.SCID) })
+	slices.SortFunc(g.Channels, func(a, b Channel) int { return cmp.Compare(a.SCID, b.SCID) })
 	for id, scids := range nodeChans {
 		s := slices.Clone(scids)
 		slices.Sort(s)
@@ -174,16 +175,6 @@ func normFeatures(f []byte) rgs.Features {
 		i++
 	}
 	return append(rgs.Features{}, f[i:]...)
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Diff lists the differences between the channels and nodes of got and want,

@@ -2,6 +2,7 @@ package rgs
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -208,10 +209,10 @@ type Delta struct {
 // NodeID, in place. It keeps duplicates; Encode rejects them.
 func (d *Delta) Sort() {
 	slices.SortStableFunc(d.Announcements, func(a, b Announcement) int {
-		return cmpU64(a.SCID, b.SCID)
+		return cmp.Compare(a.SCID, b.SCID)
 	})
 	slices.SortStableFunc(d.Updates, func(a, b Update) int {
-		if c := cmpU64(a.SCID, b.SCID); c != 0 {
+		if c := cmp.Compare(a.SCID, b.SCID); c != 0 {
 			return c
 		}
 		return int(a.Direction) - int(b.Direction)
@@ -219,16 +220,6 @@ func (d *Delta) Sort() {
 	slices.SortStableFunc(d.Nodes, func(a, b NodeDelta) int {
 		return bytes.Compare(a.NodeID[:], b.NodeID[:])
 	})
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Mainnet and other chain hashes as written in an RGS header (genesis block hash,

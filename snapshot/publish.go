@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -270,25 +271,15 @@ func listGenerations(dir string) ([]string, error) {
 	}
 	slices.SortFunc(gens, func(a, b gen) int {
 		if a.r != b.r {
-			return cmpInt(a.r, b.r)
+			return cmp.Compare(a.r, b.r)
 		}
-		return cmpInt(a.created, b.created)
+		return cmp.Compare(a.created, b.created)
 	})
 	out := make([]string, len(gens))
 	for i, g := range gens {
 		out[i] = g.name
 	}
 	return out, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // removeExpired deletes generations older than the current one whose
