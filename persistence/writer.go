@@ -426,106 +426,109 @@ func (w *Writer) writeBatch(batchID int64, recs []Record) error {
 	return nil
 }
 
-func insertAnnouncements(ctx context.Context, tx pgx.Tx, anns []*ChannelAnnouncement, seen func(time.Time) time.Time) (int64, error) {
-	if len(anns) == 0 {
+// stage is how one kind of record reaches its table: copied into a temporary
+// staging table (created once per connection, emptied at commit), then moved
+// into place with one INSERT ... ON CONFLICT.
+type stage struct {
+	what    string   // names the records in errors
+	table   string   // the staging table
+	columns string   // its column definitions
+	names   []string // the columns copied, in row order
+	insert  string   // moves the staged rows into place
+}
+
+// write stages n rows, the i-th given by row, and returns how many the insert
+// added.
+func (st stage) write(ctx context.Context, tx pgx.Tx, n int, row func(i int) []any) (int64, error) {
+	if n == 0 {
 		return 0, nil
 	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_channel_announcements (
-		scid bigint, node_id_1 bytea, node_id_2 bytea, features bytea,
-		funding_sats bigint, signed bytea, seen timestamptz) ON COMMIT DELETE ROWS`); err != nil {
-		return 0, fmt.Errorf("stage channel announcements: %w", err)
+	// Constant identifiers only: nothing here comes from a record.
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS "+st.table+" ("+st.columns+") ON COMMIT DELETE ROWS"); err != nil {
+		return 0, fmt.Errorf("stage %s: %w", st.what, err)
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_channel_announcements"},
-		[]string{"scid", "node_id_1", "node_id_2", "features", "funding_sats", "signed", "seen"},
-		pgx.CopyFromSlice(len(anns), func(i int) ([]any, error) {
-			a := anns[i]
-			var funding *int64
-			if a.FundingKnown {
-				v := int64(a.FundingSats)
-				funding = &v
-			}
-			return []any{int64(a.SCID), a.NodeID1[:], a.NodeID2[:], a.Features, funding, a.Signed, seen(a.ReceivedAt)}, nil
-		}))
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{st.table}, st.names,
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return row(i), nil }))
 	if err != nil {
-		return 0, fmt.Errorf("copy channel announcements: %w", err)
+		return 0, fmt.Errorf("copy %s: %w", st.what, err)
 	}
+	tag, err := tx.Exec(ctx, st.insert)
+	if err != nil {
+		return 0, fmt.Errorf("insert %s: %w", st.what, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+var announcementStage = stage{
+	what:    "channel announcements",
+	table:   "stage_channel_announcements",
+	columns: "scid bigint, node_id_1 bytea, node_id_2 bytea, features bytea, funding_sats bigint, signed bytea, seen timestamptz",
+	names:   []string{"scid", "node_id_1", "node_id_2", "features", "funding_sats", "signed", "seen"},
 	// A later copy can only fill in an unknown funding amount; the first seen stays.
-	tag, err := tx.Exec(ctx, `
+	insert: `
 		INSERT INTO channel_announcements (scid, node_id_1, node_id_2, features, funding_sats, signed, seen)
 		SELECT DISTINCT ON (scid) scid, node_id_1, node_id_2, features, funding_sats, signed, seen
 		FROM stage_channel_announcements
 		ORDER BY scid, funding_sats IS NULL, seen
 		ON CONFLICT (scid) DO UPDATE SET funding_sats = EXCLUDED.funding_sats
-		WHERE channel_announcements.funding_sats IS NULL AND EXCLUDED.funding_sats IS NOT NULL`)
-	if err != nil {
-		return 0, fmt.Errorf("insert channel announcements: %w", err)
-	}
-	return tag.RowsAffected(), nil
+		WHERE channel_announcements.funding_sats IS NULL AND EXCLUDED.funding_sats IS NOT NULL`,
 }
 
-func insertUpdates(ctx context.Context, tx pgx.Tx, ups []*ChannelUpdate, seen func(time.Time) time.Time) (int64, error) {
-	if len(ups) == 0 {
-		return 0, nil
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_channel_updates (
-		scid bigint, direction smallint, timestamp bigint, message_flags smallint, channel_flags smallint,
+var updateStage = stage{
+	what:  "channel updates",
+	table: "stage_channel_updates",
+	columns: `scid bigint, direction smallint, timestamp bigint, message_flags smallint, channel_flags smallint,
 		cltv_expiry_delta integer, htlc_minimum_msat bigint, fee_base_msat bigint,
-		fee_proportional_millionths bigint, htlc_maximum_msat bigint, signed bytea, seen timestamptz)
-		ON COMMIT DELETE ROWS`); err != nil {
-		return 0, fmt.Errorf("stage channel updates: %w", err)
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_channel_updates"},
-		[]string{"scid", "direction", "timestamp", "message_flags", "channel_flags", "cltv_expiry_delta",
-			"htlc_minimum_msat", "fee_base_msat", "fee_proportional_millionths", "htlc_maximum_msat", "signed", "seen"},
-		pgx.CopyFromSlice(len(ups), func(i int) ([]any, error) {
-			u := ups[i]
-			return []any{int64(u.SCID), int16(u.Direction), int64(u.Timestamp), int16(u.MessageFlags), int16(u.ChannelFlags),
-				int32(u.CLTVExpiryDelta), int64(u.HTLCMinimumMsat), int64(u.FeeBaseMsat),
-				int64(u.FeeProportionalMillionths), int64(u.HTLCMaximumMsat), u.Signed, seen(u.ReceivedAt)}, nil
-		}))
-	if err != nil {
-		return 0, fmt.Errorf("copy channel updates: %w", err)
-	}
-	tag, err := tx.Exec(ctx, `
+		fee_proportional_millionths bigint, htlc_maximum_msat bigint, signed bytea, seen timestamptz`,
+	names: []string{"scid", "direction", "timestamp", "message_flags", "channel_flags", "cltv_expiry_delta",
+		"htlc_minimum_msat", "fee_base_msat", "fee_proportional_millionths", "htlc_maximum_msat", "signed", "seen"},
+	insert: `
 		INSERT INTO channel_updates (scid, direction, timestamp, message_flags, channel_flags, cltv_expiry_delta,
 			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen)
 		SELECT scid, direction, timestamp, message_flags, channel_flags, cltv_expiry_delta,
 			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen
 		FROM stage_channel_updates
-		ON CONFLICT ON CONSTRAINT channel_updates_version DO NOTHING`)
-	if err != nil {
-		return 0, fmt.Errorf("insert channel updates: %w", err)
-	}
-	return tag.RowsAffected(), nil
+		ON CONFLICT ON CONSTRAINT channel_updates_version DO NOTHING`,
 }
 
-func insertNodes(ctx context.Context, tx pgx.Tx, nodes []*NodeAnnouncement, seen func(time.Time) time.Time) (int64, error) {
-	if len(nodes) == 0 {
-		return 0, nil
-	}
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_node_announcements (
-		node_id bytea, timestamp bigint, features bytea, addresses bytea, alias bytea, rgb bytea,
-		signed bytea, seen timestamptz) ON COMMIT DELETE ROWS`); err != nil {
-		return 0, fmt.Errorf("stage node announcements: %w", err)
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_node_announcements"},
-		[]string{"node_id", "timestamp", "features", "addresses", "alias", "rgb", "signed", "seen"},
-		pgx.CopyFromSlice(len(nodes), func(i int) ([]any, error) {
-			n := nodes[i]
-			return []any{n.NodeID[:], int64(n.Timestamp), n.Features, n.Addresses, n.Alias[:], n.RGB[:], n.Signed, seen(n.ReceivedAt)}, nil
-		}))
-	if err != nil {
-		return 0, fmt.Errorf("copy node announcements: %w", err)
-	}
-	tag, err := tx.Exec(ctx, `
+var nodeStage = stage{
+	what:    "node announcements",
+	table:   "stage_node_announcements",
+	columns: "node_id bytea, timestamp bigint, features bytea, addresses bytea, alias bytea, rgb bytea, signed bytea, seen timestamptz",
+	names:   []string{"node_id", "timestamp", "features", "addresses", "alias", "rgb", "signed", "seen"},
+	insert: `
 		INSERT INTO node_announcements (node_id, timestamp, features, addresses, alias, rgb, signed, seen)
 		SELECT node_id, timestamp, features, addresses, alias, rgb, signed, seen
 		FROM stage_node_announcements
-		ON CONFLICT ON CONSTRAINT node_announcements_version DO NOTHING`)
-	if err != nil {
-		return 0, fmt.Errorf("insert node announcements: %w", err)
-	}
-	return tag.RowsAffected(), nil
+		ON CONFLICT ON CONSTRAINT node_announcements_version DO NOTHING`,
+}
+
+func insertAnnouncements(ctx context.Context, tx pgx.Tx, anns []*ChannelAnnouncement, seen func(time.Time) time.Time) (int64, error) {
+	return announcementStage.write(ctx, tx, len(anns), func(i int) []any {
+		a := anns[i]
+		var funding *int64
+		if a.FundingKnown {
+			v := int64(a.FundingSats)
+			funding = &v
+		}
+		return []any{int64(a.SCID), a.NodeID1[:], a.NodeID2[:], a.Features, funding, a.Signed, seen(a.ReceivedAt)}
+	})
+}
+
+func insertUpdates(ctx context.Context, tx pgx.Tx, ups []*ChannelUpdate, seen func(time.Time) time.Time) (int64, error) {
+	return updateStage.write(ctx, tx, len(ups), func(i int) []any {
+		u := ups[i]
+		return []any{int64(u.SCID), int16(u.Direction), int64(u.Timestamp), int16(u.MessageFlags), int16(u.ChannelFlags),
+			int32(u.CLTVExpiryDelta), int64(u.HTLCMinimumMsat), int64(u.FeeBaseMsat),
+			int64(u.FeeProportionalMillionths), int64(u.HTLCMaximumMsat), u.Signed, seen(u.ReceivedAt)}
+	})
+}
+
+func insertNodes(ctx context.Context, tx pgx.Tx, nodes []*NodeAnnouncement, seen func(time.Time) time.Time) (int64, error) {
+	return nodeStage.write(ctx, tx, len(nodes), func(i int) []any {
+		n := nodes[i]
+		return []any{n.NodeID[:], int64(n.Timestamp), n.Features, n.Addresses, n.Alias[:], n.RGB[:], n.Signed, seen(n.ReceivedAt)}
+	})
 }
 
 // receiptPartition names the daily partition holding t and its bounds.
