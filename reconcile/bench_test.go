@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/lnsync/lnsync/persistence"
 	"github.com/lnsync/lnsync/persistence/persistencetest"
 	"github.com/lnsync/lnsync/reconcile"
@@ -119,9 +117,7 @@ func BenchmarkMainnet(b *testing.B) {
 			}
 		}
 	}
-	r := chi.NewRouter()
-	r.Route("/v1/reconciliation", svc.Routes)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewServer(mount(b, svc))
 	defer srv.Close()
 	win := func(from time.Time, d time.Duration) string {
 		return "from=" + from.Format(time.RFC3339) + "&to=" + from.Add(d).Format(time.RFC3339)

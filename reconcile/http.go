@@ -1,9 +1,7 @@
 package reconcile
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/lnsync/lnsync/server"
 )
 
 // Routes adds the research endpoints to r, relative to where r is mounted
@@ -25,9 +25,14 @@ import (
 // before to. Bad parameters and requests beyond the configured bounds are 400
 // with a one-line message; other failures are 500 with details only in the
 // log.
-func (s *Service) Routes(r chi.Router) {
-	r.Get("/metrics", s.handle(s.serveMetrics))
-	r.Get("/sketch-estimate", s.handle(s.serveEstimate))
+//
+// handle is the server's error adapter (server.Server.Handle), which turns
+// the *server.Error of a refused request into its status and message.
+func (s *Service) Routes(handle func(func(http.ResponseWriter, *http.Request) error) http.HandlerFunc) func(chi.Router) {
+	return func(r chi.Router) {
+		r.Get("/metrics", handle(s.serveMetrics))
+		r.Get("/sketch-estimate", handle(s.serveEstimate))
+	}
 }
 
 func (s *Service) serveMetrics(w http.ResponseWriter, r *http.Request) error {
@@ -63,7 +68,7 @@ func (s *Service) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		return rep.WriteCSV(w)
 	}
-	return writeJSON(w, rep)
+	return server.WriteJSON(w, http.StatusOK, rep)
 }
 
 func (s *Service) serveEstimate(w http.ResponseWriter, r *http.Request) error {
@@ -142,7 +147,7 @@ func (s *Service) serveEstimate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, res)
+	return server.WriteJSON(w, http.StatusOK, res)
 }
 
 // window parses from and to.
@@ -241,43 +246,5 @@ func onlyParams(q url.Values, known ...string) error {
 			return badRequest("parameter %q given more than once", k)
 		}
 	}
-	return nil
-}
-
-// handle adapts a handler returning an error, as the server package does: a
-// *BadRequestError is 400 with its message, anything else 500 with details
-// only in the log.
-func (s *Service) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
-		if err == nil {
-			return
-		}
-		status, msg := http.StatusInternalServerError, "internal error"
-		var br *BadRequestError
-		switch {
-		case errors.As(err, &br):
-			status, msg = http.StatusBadRequest, br.Msg
-		case r.Context().Err() != nil:
-			return // the client went away
-		default:
-			s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(status)
-		fmt.Fprintln(w, msg)
-	}
-}
-
-func writeJSON(w http.ResponseWriter, v any) error {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(body, '\n'))
 	return nil
 }

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lnsync/lnsync/persistence/persistencetest"
 	"github.com/lnsync/lnsync/reconcile"
 	"github.com/lnsync/lnsync/reconcile/reconciletest"
+	"github.com/lnsync/lnsync/server"
 )
 
 func newTestServer(t *testing.T, cfg reconcile.Config) *httptest.Server {
@@ -24,11 +25,17 @@ func newTestServer(t *testing.T, cfg reconcile.Config) *httptest.Server {
 		Delay: uniformDelay(time.Minute)})
 	db.ingest(t, ds)
 	svc := reconcile.New(cfg, db.pool, persistencetest.Logger(t), nil)
-	r := chi.NewRouter()
-	r.Route("/v1/reconciliation", svc.Routes)
-	srv := httptest.NewServer(r)
+	srv := httptest.NewServer(mount(t, svc))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// mount serves svc's routes through lnsync's HTTP server, as serve does.
+func mount(t testing.TB, svc *reconcile.Service) http.Handler {
+	t.Helper()
+	srv := server.New(server.Options{Listen: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Logger: persistencetest.Logger(t)})
+	srv.Router().Route("/v1/reconciliation", svc.Routes(srv.Handle))
+	return srv.Handler()
 }
 
 func get(t *testing.T, srv *httptest.Server, path string) (int, string, string) {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lnsync/lnsync/server"
 )
 
 // Config bounds the work of requests and schedules the Aggregator. Zero
@@ -72,13 +75,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// BadRequestError is a request the service refuses; Msg is safe to show.
-type BadRequestError struct{ Msg string }
-
-func (e *BadRequestError) Error() string { return e.Msg }
-
+// badRequest refuses a request with a message safe to show its sender.
 func badRequest(format string, args ...any) error {
-	return &BadRequestError{Msg: fmt.Sprintf(format, args...)}
+	return server.Errorf(http.StatusBadRequest, format, args...)
 }
 
 // Service computes metrics and estimates on request and runs the hourly

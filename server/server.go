@@ -167,7 +167,7 @@ func (s *Server) Stop() {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz is ready when Ready says so, the downloader has caught up and, with
@@ -175,9 +175,9 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ready, reason := s.readiness(r.Context(), time.Now())
 	if ready {
-		return writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+		return WriteJSON(w, http.StatusOK, map[string]any{"ready": true})
 	}
-	return writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
+	return WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
 }
 
 func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
@@ -242,7 +242,8 @@ func (s *Server) Handle(h func(http.ResponseWriter, *http.Request) error) http.H
 	return s.handle(h)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) error {
+// WriteJSON writes v as indented JSON with status, uncached.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	body, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)

@@ -98,7 +98,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	return writeJSON(w, http.StatusOK, st)
+	return WriteJSON(w, http.StatusOK, st)
 }
 
 // registerSyncMetrics adds the served snapshot's age and the dynamic delta

@@ -113,7 +113,7 @@ SIGTERM.`, stderr)
 		},
 	})
 	recon := reconcile.New(reconcile.Config{Backfill: cfg.Retention.Receipts.Std()}, store.Pool(), logger, registry)
-	srv.Router().Route("/v1/reconciliation", recon.Routes)
+	srv.Router().Route("/v1/reconciliation", recon.Routes(srv.Handle))
 	recon.Start(ctx)
 	defer recon.Stop()
 
