@@ -68,5 +68,9 @@ test: test-deps lint
 	export LNSYNC_REGTEST_BIN=$$(scripts/regtest-bins.sh); \
 	$(GO) test -race -count=1 -timeout 25m ./...
 
+# One command, one table: see scripts/bench.sh and the README's Benchmarks.
+bench:
+	scripts/bench.sh
+
 clean:
 	rm -rf bin

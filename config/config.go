@@ -37,6 +37,7 @@ type Config struct {
 	Snapshot  Snapshot  `toml:"snapshot"`
 	HTTP      HTTP      `toml:"http"`
 	Retention Retention `toml:"retention"`
+	Reconcile Reconcile `toml:"reconcile"`
 }
 
 // Database configures the Postgres connection and the batched writer.
@@ -124,6 +125,40 @@ type Retention struct {
 	Every Duration `toml:"every"`
 }
 
+// Reconcile bounds the work of one /v1/reconciliation/ request and schedules
+// the hourly aggregation of receipts. The defaults are those of
+// reconcile.Config.
+type Reconcile struct {
+	// MaxRawWindow is the longest metrics window computed from raw receipts;
+	// longer windows are answered from the hourly aggregates, and at most
+	// this much of such a window may still be unaggregated. Positive, at most
+	// MaxWindow and retention.receipts. Default "6h".
+	MaxRawWindow Duration `toml:"max_raw_window"`
+	// MaxWindow is the longest metrics window. Positive. Default "31d".
+	MaxWindow Duration `toml:"max_window"`
+	// MaxEstimateWindow is the longest sketch-estimate window. Estimates need
+	// raw receipts, so it is at most retention.receipts, and at most
+	// MaxWindow. Positive. Default "24h".
+	MaxEstimateWindow Duration `toml:"max_estimate_window"`
+	// MaxReceipts is the most receipts one request loads into memory, 16
+	// bytes each while loading. At least 1. Default 30000000.
+	MaxReceipts int `toml:"max_receipts"`
+	// MaxRounds is the most (peer, round) pairs one estimate request
+	// computes, summed over a sweep. At least 1. Default 5000000.
+	MaxRounds int `toml:"max_rounds"`
+	// MaxVerifyRounds is the most rounds one request builds real sketches
+	// for (about 20 ms each). At least 1 and at most MaxRounds. Default 2000.
+	MaxVerifyRounds int `toml:"max_verify_rounds"`
+	// AggregateEvery is how often closed hours are looked for and
+	// aggregated. Positive. Default "5m".
+	AggregateEvery Duration `toml:"aggregate_every"`
+	// KeepAggregates is how long hourly aggregates are kept (about 90 MB a
+	// day at mainnet rates). Zero keeps them forever; otherwise at least
+	// MaxWindow and 1d, so that every window allowed can be answered and
+	// the newest aggregated hour is never pruned. Default "0s".
+	KeepAggregates Duration `toml:"keep_aggregates"`
+}
+
 // Default returns the configuration used for every key a file leaves out.
 func Default() Config {
 	return Config{
@@ -154,6 +189,15 @@ func Default() Config {
 			History:  Duration(35 * 24 * time.Hour),
 			Receipts: Duration(14 * 24 * time.Hour),
 			Every:    Duration(time.Hour),
+		},
+		Reconcile: Reconcile{
+			MaxRawWindow:      Duration(6 * time.Hour),
+			MaxWindow:         Duration(31 * 24 * time.Hour),
+			MaxEstimateWindow: Duration(24 * time.Hour),
+			MaxReceipts:       30_000_000,
+			MaxRounds:         5_000_000,
+			MaxVerifyRounds:   2_000,
+			AggregateEvery:    Duration(5 * time.Minute),
 		},
 	}
 }
@@ -314,7 +358,7 @@ func (c *Config) Validate() error {
 	if c.Retention.Every <= 0 {
 		return &Error{Key: "retention.every", Value: c.Retention.Every.String(), Msg: "want a positive duration"}
 	}
-	return nil
+	return c.Reconcile.validate(c.Retention.Receipts)
 }
 
 func (d *Download) validate() error {
@@ -340,6 +384,58 @@ func (d *Download) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return &Error{Key: "download.bitcoind_rest", Value: d.BitcoindREST, Msg: "want an http:// or https:// URL"}
 		}
+	}
+	return nil
+}
+
+// validate checks r; receipts is retention.receipts, which bounds the windows
+// computed from raw receipts.
+func (r *Reconcile) validate(receipts Duration) error {
+	itoa := strconv.Itoa
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"reconcile.max_raw_window", r.MaxRawWindow},
+		{"reconcile.max_window", r.MaxWindow},
+		{"reconcile.max_estimate_window", r.MaxEstimateWindow},
+		{"reconcile.aggregate_every", r.AggregateEvery},
+	} {
+		if d.v <= 0 {
+			return &Error{Key: d.key, Value: d.v.String(), Msg: "want a positive duration"}
+		}
+	}
+	for _, w := range []struct {
+		key string
+		v   Duration
+	}{
+		{"reconcile.max_raw_window", r.MaxRawWindow},
+		{"reconcile.max_estimate_window", r.MaxEstimateWindow},
+	} {
+		if w.v > r.MaxWindow {
+			return &Error{Key: w.key, Value: w.v.String(), Msg: "want at most reconcile.max_window (" + r.MaxWindow.String() + ")"}
+		}
+		if w.v > receipts {
+			return &Error{Key: w.key, Value: w.v.String(),
+				Msg: "want at most retention.receipts (" + receipts.String() + "): it is computed from raw receipts"}
+		}
+	}
+	switch {
+	case r.MaxReceipts < 1:
+		return &Error{Key: "reconcile.max_receipts", Value: itoa(r.MaxReceipts), Msg: "want at least 1"}
+	case r.MaxRounds < 1:
+		return &Error{Key: "reconcile.max_rounds", Value: itoa(r.MaxRounds), Msg: "want at least 1"}
+	case r.MaxVerifyRounds < 1:
+		return &Error{Key: "reconcile.max_verify_rounds", Value: itoa(r.MaxVerifyRounds), Msg: "want at least 1"}
+	case r.MaxVerifyRounds > r.MaxRounds:
+		return &Error{Key: "reconcile.max_verify_rounds", Value: itoa(r.MaxVerifyRounds), Msg: "want at most reconcile.max_rounds (" + itoa(r.MaxRounds) + ")"}
+	}
+	// Pruning aggregates younger than a window the service accepts would
+	// refuse that window; pruning the newest aggregated hour (about 3h old)
+	// would make the aggregator start over from its backfill on every run.
+	if k := r.KeepAggregates; k < 0 || (k > 0 && (k < r.MaxWindow || k < Duration(24*time.Hour))) {
+		return &Error{Key: "reconcile.keep_aggregates", Value: k.String(),
+			Msg: "want 0 (keep forever) or at least reconcile.max_window (" + r.MaxWindow.String() + ") and 1d"}
 	}
 	return nil
 }

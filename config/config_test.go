@@ -51,6 +51,14 @@ bitcoind_rest = "http://127.0.0.1:8332/rest"
 interval = "6h"
 [retention]
 history = "70d"
+[reconcile]
+max_raw_window = "3h"
+max_window = "60d"
+max_receipts = 1000
+max_rounds = 50
+max_verify_rounds = 50
+aggregate_every = "1m"
+keep_aggregates = "90d"
 `)
 	cfg, err := Load(path, noEnv)
 	if err != nil {
@@ -62,6 +70,12 @@ history = "70d"
 	}
 	if cfg.Network != "regtest" || cfg.Snapshot.Interval.Std() != 6*time.Hour || cfg.Retention.History.Std() != 70*24*time.Hour {
 		t.Errorf("unexpected values: %+v", cfg)
+	}
+	wantReconcile := Reconcile{MaxRawWindow: Duration(3 * time.Hour), MaxWindow: Duration(60 * 24 * time.Hour),
+		MaxEstimateWindow: Duration(24 * time.Hour), MaxReceipts: 1000, MaxRounds: 50, MaxVerifyRounds: 50,
+		AggregateEvery: Duration(time.Minute), KeepAggregates: Duration(90 * 24 * time.Hour)}
+	if cfg.Reconcile != wantReconcile {
+		t.Errorf("reconcile section = %+v, want %+v", cfg.Reconcile, wantReconcile)
 	}
 	peers := cfg.Peers()
 	if len(peers) != 2 || peers[1].Addr != "[::1]:9735" || peers[0].String() != validPeer {
@@ -134,6 +148,22 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"max conns", "[database]\nmax_conns = 1", nil, "database.max_conns", "1"},
 		{"write batch", "[database]\nwrite_batch = 0", nil, "database.write_batch", "0"},
 		{"bad peer from env", "", map[string]string{"LNSYNC_PEERS": "abc"}, "download.peers[0]", "abc"},
+		{"unknown reconcile key", "[reconcile]\nmax_windows = \"1d\"", nil, "reconcile.max_windows", ""},
+		{"raw window zero", "[reconcile]\nmax_raw_window = \"0s\"", nil, "reconcile.max_raw_window", "0s"},
+		{"raw window over max window", "[reconcile]\nmax_window = \"2h\"", nil, "reconcile.max_raw_window", "6h0m0s"},
+		{"raw window over receipts", "[retention]\nreceipts = \"1d\"\n[reconcile]\nmax_raw_window = \"2d\"", nil, "reconcile.max_raw_window", "2d"},
+		{"max window negative", "[reconcile]\nmax_window = \"-24h\"", nil, "reconcile.max_window", "-24h0m0s"},
+		{"estimate window zero", "[reconcile]\nmax_estimate_window = \"0s\"", nil, "reconcile.max_estimate_window", "0s"},
+		{"estimate window over max window", "[reconcile]\nmax_window = \"12h\"\nmax_raw_window = \"1h\"", nil, "reconcile.max_estimate_window", "1d"},
+		{"estimate window over receipts", "[retention]\nreceipts = \"12h\"\n[reconcile]\nmax_raw_window = \"1h\"", nil, "reconcile.max_estimate_window", "1d"},
+		{"max receipts", "[reconcile]\nmax_receipts = 0", nil, "reconcile.max_receipts", "0"},
+		{"max rounds", "[reconcile]\nmax_rounds = -5", nil, "reconcile.max_rounds", "-5"},
+		{"max verify rounds", "[reconcile]\nmax_verify_rounds = 0", nil, "reconcile.max_verify_rounds", "0"},
+		{"verify rounds over rounds", "[reconcile]\nmax_rounds = 1000", nil, "reconcile.max_verify_rounds", "2000"},
+		{"aggregate every zero", "[reconcile]\naggregate_every = \"0s\"", nil, "reconcile.aggregate_every", "0s"},
+		{"keep aggregates negative", "[reconcile]\nkeep_aggregates = \"-1h\"", nil, "reconcile.keep_aggregates", "-1h0m0s"},
+		{"keep aggregates under max window", "[reconcile]\nkeep_aggregates = \"7d\"", nil, "reconcile.keep_aggregates", "7d"},
+		{"keep aggregates under a day", "[reconcile]\nmax_window = \"6h\"\nmax_estimate_window = \"6h\"\nkeep_aggregates = \"3h\"", nil, "reconcile.keep_aggregates", "3h0m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

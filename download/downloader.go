@@ -57,6 +57,11 @@ type Config struct {
 	LocalAddr net.IP
 	// FundingREST enables the funding output check (ValidatorConfig).
 	FundingREST string
+	// Now is the gossip clock: the receive time stamped on every message
+	// (which the too_new and too_old rules compare with), the start of the
+	// gossip_timestamp_filter and the session times. Default time.Now;
+	// replaying a recorded history sets it to the history's time.
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +82,9 @@ func (c *Config) setDefaults() {
 	def(&c.CaughtUpInterval, 5*time.Second)
 	def(&c.DialTimeout, 20*time.Second)
 	def(&c.IdleTimeout, 6*time.Minute)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}
@@ -138,6 +146,7 @@ func New(cfg Config, store *persistence.Store, writer *persistence.Writer, logge
 		PendingMax:     cfg.PendingMax,
 		PendingTimeout: cfg.PendingTimeout,
 		FundingREST:    cfg.FundingREST,
+		Now:            cfg.Now,
 	}, writer, logger)
 	for i, p := range cfg.Peers {
 		d.peers = append(d.peers, &peerState{
@@ -161,7 +170,7 @@ func (d *Downloader) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start downloader: %w", err)
 	}
-	if _, err := d.store.CloseOpenSessions(loadCtx, time.Now(), "restart"); err != nil {
+	if _, err := d.store.CloseOpenSessions(loadCtx, d.cfg.Now(), "restart"); err != nil {
 		return fmt.Errorf("start downloader: %w", err)
 	}
 	d.logger.Info("downloader starting", "peers", len(d.peers), "known_channels", n)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -189,5 +190,32 @@ func (p *parsed) nodeRecord() *persistence.NodeAnnouncement {
 		Alias:     n.Alias,
 		RGB:       [3]byte{n.RGBColor.R, n.RGBColor.G, n.RGBColor.B},
 		Signed:    p.wire,
+	}
+}
+
+// Record decodes a gossip message into the record lnsync stores for it,
+// received at at, without any check of Validator: no signatures, chain,
+// channel or time rules, and no funding lookup. It serves bulk loads of
+// histories whose origin is known, such as the benchmark's own signed
+// network; gossip from peers and from files of unknown origin goes through
+// Validator.
+func Record(wire []byte, at time.Time) (persistence.Record, error) {
+	p, err := parse(wire)
+	if err != nil {
+		return nil, err
+	}
+	switch p.kind {
+	case KindChannelAnnouncement:
+		r := p.announcementRecord()
+		r.ReceivedAt = at
+		return r, nil
+	case KindChannelUpdate:
+		r := p.updateRecord()
+		r.ReceivedAt = at
+		return r, nil
+	default:
+		r := p.nodeRecord()
+		r.ReceivedAt = at
+		return r, nil
 	}
 }

@@ -103,7 +103,7 @@ func (d *Downloader) session(ctx context.Context, p *peerState, logger *slog.Log
 	defer stop()
 	defer conn.Close()
 
-	start := time.Now()
+	start := d.cfg.Now()
 	dbCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	sessionID, err := d.store.StartPeerSession(dbCtx, p.id, start)
 	cancel()
@@ -114,7 +114,7 @@ func (d *Downloader) session(ctx context.Context, p *peerState, logger *slog.Log
 	logger.Info("peer connected")
 	c := &peerConn{d: d, p: p, conn: conn, logger: logger, garbageAtStart: p.src.Garbage()}
 	runErr := c.run(ctx)
-	end := time.Now()
+	end := d.cfg.Now()
 	p.setDisconnected(end)
 
 	reason := "disconnected"
@@ -271,7 +271,7 @@ func (c *peerConn) run(ctx context.Context) error {
 // requestGossip sends our gossip_timestamp_filter and starts the range
 // query that fills what the filter does not bring.
 func (c *peerConn) requestGossip(ctx context.Context) error {
-	now := time.Now()
+	now := c.d.cfg.Now()
 	first := now.Add(-c.d.cfg.RecentWindow)
 	c.p.mu.Lock()
 	synced := c.p.synced
@@ -315,7 +315,7 @@ func (c *peerConn) handle(ctx context.Context, raw []byte) error {
 	}
 	typ := binary.BigEndian.Uint16(raw)
 	if kindOf(typ) != KindOther {
-		return v.Submit(ctx, Message{Wire: raw, At: time.Now(), From: c.p.src})
+		return v.Submit(ctx, Message{Wire: raw, At: c.d.cfg.Now(), From: c.p.src})
 	}
 	msg, err := lnwire.ReadMessage(bytes.NewReader(raw), 0)
 	if err != nil {

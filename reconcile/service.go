@@ -51,6 +51,14 @@ type Config struct {
 	KeepAggregates time.Duration
 }
 
+// DefaultConfig returns the configuration New uses: every field at its
+// documented default.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -47,7 +47,7 @@ Commands:
   import    validate and store gossip from GSP files (.gz, - for stdin)
   snapshot  compute one snapshot generation now (or -at TS) and exit
   inspect   print an RGS snapshot file as JSON
-  export    write receipts, messages and peers of a window as CSV
+  export    write receipts, messages and peers of a window as CSV or Parquet
   version   print the version
 
 Every command reads ./config.toml unless -config says otherwise; LNSYNC_*

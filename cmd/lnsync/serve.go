@@ -112,7 +112,7 @@ SIGTERM.`, stderr)
 				NodeAnnouncements: c.NodeAnnouncements, Peers: c.Peers}, err
 		},
 	})
-	recon := reconcile.New(reconcile.Config{Backfill: cfg.Retention.Receipts.Std()}, store.Pool(), logger, registry)
+	recon := reconcile.New(reconcileConfig(cfg), store.Pool(), logger, registry)
 	srv.Router().Route("/v1/reconciliation", recon.Routes(srv.Handle))
 	recon.Start(ctx)
 	defer recon.Stop()
@@ -125,6 +125,23 @@ SIGTERM.`, stderr)
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// reconcileConfig maps the [reconcile] section onto reconcile.Config. The
+// aggregator backfills as far back as receipts are kept.
+func reconcileConfig(cfg config.Config) reconcile.Config {
+	r := cfg.Reconcile
+	return reconcile.Config{
+		MaxRawWindow:      r.MaxRawWindow.Std(),
+		MaxWindow:         r.MaxWindow.Std(),
+		MaxEstimateWindow: r.MaxEstimateWindow.Std(),
+		MaxReceipts:       r.MaxReceipts,
+		MaxRounds:         r.MaxRounds,
+		MaxVerifyRounds:   r.MaxVerifyRounds,
+		AggregateEvery:    r.AggregateEvery.Std(),
+		Backfill:          cfg.Retention.Receipts.Std(),
+		KeepAggregates:    r.KeepAggregates.Std(),
+	}
 }
 
 // openStoreWithRetry connects to the database, waiting up to a minute for it
