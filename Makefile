@@ -17,6 +17,7 @@ STATICCHECK_VERSION := v0.8.2
 CACHE := $(CURDIR)/.cache
 STATICCHECK := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
 LDK_MODULES := conformance/ldk/node_modules/.package-lock.json
+DUCKDB_MODULES := cmd/lnsync/testdata/duckdb/node_modules/.package-lock.json
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build run test lint vet staticcheck test-deps pg-start pg-stop bench clean
@@ -42,12 +43,17 @@ $(LDK_MODULES): conformance/ldk/package-lock.json conformance/ldk/package.json
 	npm ci --prefix conformance/ldk --no-audit --no-fund
 	@touch $@
 
+# DuckDB, which the export tests read the Parquet files with.
+$(DUCKDB_MODULES): cmd/lnsync/testdata/duckdb/package-lock.json cmd/lnsync/testdata/duckdb/package.json
+	npm ci --prefix cmd/lnsync/testdata/duckdb --no-audit --no-fund
+	@touch $@
+
 $(STATICCHECK):
 	@mkdir -p $(CACHE)/bin $(CACHE)/staticcheck
 	GOBIN=$(CACHE)/staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(CACHE)/staticcheck/staticcheck $@
 
-test-deps: $(LDK_MODULES)
+test-deps: $(LDK_MODULES) $(DUCKDB_MODULES)
 	@scripts/pg.sh start >/dev/null
 	@scripts/regtest-bins.sh >/dev/null
 

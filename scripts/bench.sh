@@ -9,7 +9,9 @@
 #
 # Settings (environment): BENCH_SCALE (mainnet; also small, tiny, 3x or a
 # channel count), BENCH_DAYS (14), BENCH_SEED (1), BENCH_ARGS (extra
-# lnsync-bench flags, e.g. "-http-duration 15s").
+# lnsync-bench flags, e.g. "-http-duration 15s"), LNSYNC_DATASETS (the shared
+# datasets the generator starts from; default ../shared/datasets next to the
+# repository).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,7 @@ cd "$repo"
 scale=${BENCH_SCALE:-mainnet}
 days=${BENCH_DAYS:-14}
 seed=${BENCH_SEED:-1}
+datasets=${LNSYNC_DATASETS:-$repo/../shared/datasets}
 log() { echo "bench: $*" >&2; }
 began=$(date +%s)
 
@@ -48,10 +51,14 @@ key=$(cat bench/gen/*.go | sha256sum | cut -c1-12)
 data=$repo/.cache/bench/gen-$scale-d$days-s$seed-$key
 gen_seconds=-1
 if [ ! -f "$data/manifest.json" ]; then
+	if [ ! -d "$datasets/cln-mainnet-snapshots" ]; then
+		log "no datasets in $datasets (set LNSYNC_DATASETS to the directory holding cln-mainnet-snapshots)"
+		exit 1
+	fi
 	log "generating the $scale history ($days days) into $data"
 	rm -rf "$data.tmp"
 	t0=$(date +%s)
-	bin/lnsync-gen -scale "$scale" -days "$days" -seed "$seed" -out "$data.tmp" >&2
+	bin/lnsync-gen -scale "$scale" -days "$days" -seed "$seed" -datasets "$datasets" -out "$data.tmp" >&2
 	mv "$data.tmp" "$data"
 	gen_seconds=$(($(date +%s) - t0))
 	# Histories of other generator versions are of no further use.

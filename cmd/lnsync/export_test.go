@@ -208,6 +208,9 @@ func TestCmdExport(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	export(t, out, "csv", from, to)
 	export(t, out, "parquet", from, to)
+	empty := filepath.Join(dir, "empty")
+	export(t, empty, "csv", "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z")
+	export(t, empty, "parquet", "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z")
 
 	t.Run("csv", func(t *testing.T) {
 		receipts := readCSV(t, filepath.Join(out, "receipts.csv"))
@@ -274,10 +277,6 @@ func TestCmdExport(t *testing.T) {
 	})
 
 	t.Run("empty window", func(t *testing.T) {
-		empty := filepath.Join(dir, "empty")
-		from, to := "2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z"
-		export(t, empty, "csv", from, to)
-		export(t, empty, "parquet", from, to)
 		for _, c := range []struct {
 			name     string
 			wantRows int
@@ -291,5 +290,34 @@ func TestCmdExport(t *testing.T) {
 				t.Errorf("%s: %d rows, want %d", c.name, n, c.wantRows)
 			}
 		}
+	})
+
+	// The same files read by DuckDB, against what was stored rather than
+	// against what parquet-go reads back.
+	t.Run("duckdb", func(t *testing.T) {
+		var receipts []receiptRow
+		for _, r := range records {
+			if rc, ok := r.(*persistence.Receipt); ok && !rc.ReceivedAt.Before(base) && rc.ReceivedAt.Before(base.Add(time.Hour)) {
+				receipts = append(receipts, receiptRow{ReceivedAt: rc.ReceivedAt, PeerID: rc.PeerID, MsgHash: rc.MsgHash,
+					MsgType: int16(rc.MsgType), Size: rc.Size})
+			}
+		}
+		direction, updTime, naTime := int16(upd.Direction), int64(upd.Timestamp), int64(na.Timestamp)
+		messages := []messageRow{
+			{MsgHash: persistence.MessageHash(ann.Signed), MsgType: 256, Seen: ann.ReceivedAt, SCID: &ann.SCID,
+				Size: int32(len(ann.Signed)), Signed: ann.Signed},
+			{MsgHash: persistence.MessageHash(upd.Signed), MsgType: 258, Seen: upd.ReceivedAt, SCID: &upd.SCID,
+				Direction: &direction, Timestamp: &updTime, Size: int32(len(upd.Signed)), Signed: upd.Signed},
+			{MsgHash: persistence.MessageHash(na.Signed), MsgType: 257, Seen: na.ReceivedAt, NodeID: node[:],
+				Timestamp: &naTime, Size: int32(len(na.Signed)), Signed: na.Signed},
+		}
+		peers := []peerRow{{peer, key[:], "127.0.0.1:9735"}, {peer2, key2[:], "[::1]:9736"}}
+		// Of the receipts only the update's has its message in the window:
+		// peer delivered it 123µs after lnsync stored it.
+		joined := [][]string{{"258", strconv.FormatUint(upd.SCID, 10), strings.ToUpper(hex.EncodeToString(key[:])), "123"}}
+		checkWithDuckDB(t, []duckDBWindow{
+			{name: "window", dir: out, receipts: receipts, messages: messages, peers: peers, joined: joined},
+			{name: "empty window", dir: empty, peers: peers},
+		})
 	})
 }
