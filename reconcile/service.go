@@ -275,7 +275,11 @@ func (s *Service) hourSummary(ctx context.Context, from, to time.Time) (*Summary
 }
 
 func (s *Service) loadWindow(ctx context.Context, from, to time.Time) (*Window, error) {
-	w, err := s.store.LoadWindow(ctx, from, to, s.cfg.MaxReceipts)
+	return s.limited(s.store.LoadWindow(ctx, from, to, s.cfg.MaxReceipts))
+}
+
+// limited turns the receipt limit into a message for the client.
+func (s *Service) limited(w *Window, err error) (*Window, error) {
 	if errors.Is(err, ErrTooLarge) {
 		return nil, badRequest("the window holds more than %d receipts; ask for a shorter one", s.cfg.MaxReceipts)
 	}
@@ -340,7 +344,7 @@ func (s *Service) Estimate(ctx context.Context, req EstimateRequest) (*EstimateR
 	if req.Params.KeepRounds && (req.Peer == nil || len(params) != 1) {
 		return nil, badRequest("rounds=true needs one peer, one interval and one bits value")
 	}
-	w, err := s.loadWindow(ctx, req.From, req.To)
+	w, err := s.limited(s.store.LoadDeliveries(ctx, req.From, req.To, s.cfg.MaxReceipts))
 	if err != nil {
 		return nil, err
 	}

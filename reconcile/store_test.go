@@ -114,6 +114,10 @@ func TestLoaderAndAggregatesAgreeWithMemory(t *testing.T) {
 	if _, err := st.LoadWindow(ctx, from, to, 100); err == nil {
 		t.Errorf("receipt limit of 100 not enforced")
 	}
+	sameDeliveries(t, st, got, from, to)
+	if _, err := st.LoadDeliveries(ctx, from, to, 100); err == nil {
+		t.Errorf("LoadDeliveries: receipt limit of 100 not enforced")
+	}
 
 	svc := reconcile.New(reconcile.Config{Backfill: 12 * time.Hour}, db.pool, persistencetest.Logger(t), nil)
 	raw, err := svc.Metrics(ctx, from, to, reconcile.SourceRaw, reconcile.ReportOptions{})
@@ -231,6 +235,30 @@ func TestGauges(t *testing.T) {
 
 // TestGossipMetrics links stored channel updates and node announcements to
 // receipts by hash: update frequency, keep-alives and timestamp lag.
+// sameDeliveries checks that LoadDeliveries gives window w without its
+// gossip fields, and returns how many messages of w had them.
+func sameDeliveries(t *testing.T, st *reconcile.Store, w *reconcile.Window, from, to time.Time) int {
+	t.Helper()
+	bare, err := st.LoadDeliveries(context.Background(), from, to, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bare.Messages) != len(w.Messages) || !reflect.DeepEqual(bare.Peers, w.Peers) || !reflect.DeepEqual(bare.Sessions, w.Sessions) {
+		t.Fatalf("LoadDeliveries: %d messages, peers %v; LoadWindow: %d, %v", len(bare.Messages), bare.Peers, len(w.Messages), w.Peers)
+	}
+	linked := 0
+	for i, m := range w.Messages {
+		if m.Gossip != nil {
+			linked++
+		}
+		m.Gossip = nil
+		if !reflect.DeepEqual(bare.Messages[i], m) {
+			t.Fatalf("LoadDeliveries differs from LoadWindow at message %d", i)
+		}
+	}
+	return linked
+}
+
 func TestGossipMetrics(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
@@ -282,6 +310,15 @@ func TestGossipMetrics(t *testing.T) {
 		sessions[p] = []reconcile.Interval{{From: t0.Add(-2 * time.Hour).UnixMicro(), To: t0.Add(5 * time.Hour).UnixMicro()}}
 	}
 	db.ingest(t, &reconciletest.Dataset{Sessions: sessions}, recs...)
+
+	st := reconcile.NewStore(db.pool)
+	full, err := st.LoadWindow(ctx, t0, t0.Add(2*time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sameDeliveries(t, st, full, t0, t0.Add(2*time.Hour)); n != 205 {
+		t.Errorf("%d messages with gossip fields, want the 205 stored", n)
+	}
 
 	svc := reconcile.New(reconcile.Config{}, db.pool, persistencetest.Logger(t), nil)
 	rep, err := svc.Metrics(ctx, t0, t0.Add(2*time.Hour), reconcile.SourceRaw, reconcile.ReportOptions{})
