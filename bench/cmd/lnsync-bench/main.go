@@ -7,7 +7,8 @@
 //
 // `make bench` builds everything, generates (or reuses) the history and runs
 // it. -db names a Postgres server: the benchmark drops and recreates the
-// databases lnsync_bench and lnsync_bench_ingest on it. serve is the HTTP
+// databases NAME and NAME_ingest on it (-database NAME, default
+// lnsync_bench). serve is the HTTP
 // server of the comparison with nginx: lnsync's server on a snapshot
 // directory, without the downloader and scheduler.
 package main
@@ -65,7 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lnsync-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "directory of a history written by lnsync-gen (required)")
-	dbURL := fs.String("db", "", "Postgres URL; its database name is replaced by lnsync_bench (required)")
+	dbURL := fs.String("db", "", "Postgres server URL (required); its database name is replaced by -database")
+	dbName := fs.String("database", "lnsync_bench", "database to recreate for the history; NAME_ingest is recreated for the ingest run")
+	withHTTP := fs.Bool("http", true, "compare HTTP serving with nginx (needs nginx and wrk)")
 	out := fs.String("out", "bench/out/run", "working directory: configuration, snapshots, nginx files")
 	results := fs.String("results", "bench/results.json", "where to write the results as JSON")
 	lnsyncBin := fs.String("lnsync", "bin/lnsync", "the lnsync binary (its snapshot command is measured)")
@@ -124,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// 1. The history, into a fresh database.
-	mainURL, err := freshDatabase(ctx, *dbURL, "lnsync_bench")
+	mainURL, err := freshDatabase(ctx, *dbURL, *dbName)
 	if err != nil {
 		return err
 	}
@@ -133,7 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	step("loading %d messages of %d files into lnsync_bench", res.Dataset.Messages, len(files))
+	step("loading %d messages of %d files into %s", res.Dataset.Messages, len(files), *dbName)
 	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, BatchSize: 20000, QueueSize: 100000}, logger)
 	w.Start(ctx)
 	load, channels, err := harness.LoadTrusted(ctx, w, files, 100)
@@ -159,8 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, f := range m.Files[:len(stream)] {
 		expect += int64(f.ChannelAnnouncements + f.ChannelUpdates + f.NodeAnnouncements)
 	}
-	step("ingesting %d messages (%s) through the load peer into lnsync_bench_ingest", expect, strings.Join(baseNames(stream), ", "))
-	if res.Ingest, err = ingest(ctx, *dbURL, *loadpeerBin, stream, chain, time.Unix(m.Start, 0), expect, logger); err != nil {
+	step("ingesting %d messages (%s) through the load peer into %s_ingest", expect, strings.Join(baseNames(stream), ", "), *dbName)
+	if res.Ingest, err = ingest(ctx, *dbURL, *dbName+"_ingest", *loadpeerBin, stream, chain, time.Unix(m.Start, 0), expect, logger); err != nil {
 		return err
 	}
 	step("ingested: %d accepted of %d in %.1f s (%.0f msgs/s, %.0f sigs/s)", res.Ingest.Accepted, res.Ingest.Messages,
@@ -201,17 +204,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	runtime.GC()
 
 	// 5. HTTP: lnsync's server against nginx on the same files.
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	step("HTTP: lnsync against nginx, %v connections, %d rounds of %s", connections, *rounds, *duration)
-	res.HTTP, err = harness.CompareHTTP(ctx, harness.HTTPConfig{
-		Snapshots: snapDir, Reference: res.Snapshot.Reference, Serve: []string{self, "serve", "-dir", snapDir},
-		WorkDir: filepath.Join(*out, "nginx"), Connections: connections, Rounds: *rounds, Duration: *duration, Threads: 2,
-	})
-	if err != nil {
-		return err
+	if *withHTTP {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		step("HTTP: lnsync against nginx, %v connections, %d rounds of %s", connections, *rounds, *duration)
+		res.HTTP, err = harness.CompareHTTP(ctx, harness.HTTPConfig{
+			Snapshots: snapDir, Reference: res.Snapshot.Reference, Serve: []string{self, "serve", "-dir", snapDir},
+			WorkDir: filepath.Join(*out, "nginx"), Connections: connections, Rounds: *rounds, Duration: *duration, Threads: 2,
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	res.TotalSeconds = time.Since(began).Seconds()
@@ -233,10 +238,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // half a day after the history's start, so that every message of the
 // initial graph (timestamps up to 13 days earlier) and of the first day
 // passes the two-week and one-day time rules.
-func ingest(ctx context.Context, dbURL, loadpeerBin string, stream []string, chain [32]byte, start time.Time,
+func ingest(ctx context.Context, dbURL, dbName, loadpeerBin string, stream []string, chain [32]byte, start time.Time,
 	expect int64, logger *slog.Logger) (harness.IngestResult, error) {
 	var res harness.IngestResult
-	ingestURL, err := freshDatabase(ctx, dbURL, "lnsync_bench_ingest")
+	ingestURL, err := freshDatabase(ctx, dbURL, dbName)
 	if err != nil {
 		return res, err
 	}
