@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -472,4 +473,51 @@ func FuzzWriter(f *testing.F) {
 			t.Fatalf("after the last message: %v", err)
 		}
 	})
+}
+
+func TestReadFile(t *testing.T) {
+	path := filepath.Join("testdata", "receive_times.gsp")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Record
+	r := NewReader(bytes.NewReader(b))
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rec)
+	}
+	var got []Record
+	if err := ReadFile(path, func(rec Record) error { got = append(got, rec); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(got) < 2 {
+		t.Fatalf("ReadFile gave %d records, a Reader %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].Msg, want[i].Msg) || !got[i].ReceivedAt.Equal(want[i].ReceivedAt) {
+			t.Fatalf("record %d differs", i)
+		}
+	}
+
+	stop := errors.New("stop")
+	n := 0
+	if err := ReadFile(path, func(Record) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("fn's error: got %v after %d records, want it unchanged after 1", err, n)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.gsp")
+	if err := os.WriteFile(bad, b[:len(b)-3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadFile(bad, func(Record) error { return nil }); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("truncated file: err %v, want one naming %s", err, bad)
+	}
+	if err := ReadFile(filepath.Join(t.TempDir(), "missing.gsp"), func(Record) error { return nil }); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: err %v", err)
+	}
 }

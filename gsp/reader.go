@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -255,4 +256,28 @@ func plausibleNext(rest []byte, atEOF bool) bool {
 		return v == receiveTimeLen
 	}
 	return true
+}
+
+// ReadFile calls fn with every record of the GSP file at path, in order,
+// through a strict Reader. It stops at the first error: fn's is returned
+// as it is, a read error wrapped with the path.
+func ReadFile(path string, fn func(Record) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := NewReader(f)
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
 }

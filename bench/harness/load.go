@@ -2,10 +2,7 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/lnsync/lnsync/download"
@@ -35,28 +32,15 @@ func LoadTrusted(ctx context.Context, w *persistence.Writer, files []string, che
 	start := time.Now()
 	var checks []SignatureCheck
 	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			return st, nil, err
-		}
-		r := gsp.NewReader(f)
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return st, nil, fmt.Errorf("%s: %w", path, err)
-			}
+		err := gsp.ReadFile(path, func(rec gsp.Record) error {
 			st.Messages++
 			sample := checkEvery > 0 && st.Messages%int64(checkEvery) == 0
 			if rec.Type == gsp.TypeChannelAnnouncement || sample {
 				// Announcements are always read, for the channel map.
 				n := len(checks)
+				var err error
 				if checks, err = signatureChecks(rec.Msg, nodes, checks); err != nil {
-					f.Close()
-					return st, nil, fmt.Errorf("%s: message %d: %w", path, st.Messages, err)
+					return fmt.Errorf("%s: message %d: %w", path, st.Messages, err)
 				}
 				if !sample {
 					checks = checks[:n]
@@ -64,15 +48,13 @@ func LoadTrusted(ctx context.Context, w *persistence.Writer, files []string, che
 			}
 			out, err := download.Record(rec.Msg, rec.ReceivedAt)
 			if err != nil {
-				f.Close()
-				return st, nil, fmt.Errorf("%s: message %d: %w", path, st.Messages, err)
+				return fmt.Errorf("%s: message %d: %w", path, st.Messages, err)
 			}
-			if err := w.Submit(ctx, out); err != nil {
-				f.Close()
-				return st, nil, err
-			}
+			return w.Submit(ctx, out)
+		})
+		if err != nil {
+			return st, nil, err
 		}
-		f.Close()
 		for _, c := range checks {
 			if !c.verify() {
 				return st, nil, fmt.Errorf("%s: a sampled signature does not verify: not a generated history", path)

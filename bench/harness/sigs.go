@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -97,25 +95,16 @@ func signatureChecks(wire []byte, nodes ChannelNodes, out []SignatureCheck) ([]S
 func SignatureChecks(files []string, nodes ChannelNodes, max int) ([]SignatureCheck, error) {
 	var all []SignatureCheck
 	for _, path := range files {
-		f, err := os.Open(path)
+		err := gsp.ReadFile(path, func(rec gsp.Record) error {
+			var err error
+			if all, err = signatureChecks(rec.Msg, nodes, all); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		r := gsp.NewReader(f)
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err == nil {
-				all, err = signatureChecks(rec.Msg, nodes, all)
-			}
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-		}
-		f.Close()
 	}
 	if len(all) <= max {
 		return all, nil

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,20 +196,7 @@ func (p *Peer) serveConn(ctx context.Context, c *brontide.Conn) error {
 		}
 	}()
 	for _, name := range p.cfg.Files {
-		f, err := os.Open(name)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", name, err)
-		}
-		r := gsp.NewReader(f)
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("read %s: %w", name, err)
-			}
+		err := gsp.ReadFile(name, func(rec gsp.Record) error {
 			if p.cfg.Rate > 0 {
 				due := start.Add(time.Duration(float64(sent) / p.cfg.Rate * float64(time.Second)))
 				if d := time.Until(due); d > 0 {
@@ -218,17 +204,19 @@ func (p *Peer) serveConn(ctx context.Context, c *brontide.Conn) error {
 				}
 			}
 			mu.Lock()
-			_, err = c.Write(rec.Msg)
+			_, err := c.Write(rec.Msg)
 			mu.Unlock()
 			if err != nil {
-				f.Close()
 				return fmt.Errorf("stream: %w", err)
 			}
 			sent++
 			p.sent.Add(1)
 			p.bytes.Add(int64(len(rec.Msg)))
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		f.Close()
 	}
 	// Keep the connection up (answering pings) until the client leaves.
 	select {
