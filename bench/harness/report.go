@@ -56,14 +56,6 @@ func (r *Results) file(version int, kind string, scope int64) *snapshot.FileInfo
 	return nil
 }
 
-// fileCounts returns the announcements and updates of a v1 file.
-func (r *Results) fileCounts(kind string, scope int64) (ann, upd int) {
-	if f := r.file(1, kind, scope); f != nil {
-		return f.Announcements, f.Updates
-	}
-	return 0, 0
-}
-
 func (r *Results) delta(window string, version int) *DeltaLatency {
 	for i := range r.Deltas {
 		if r.Deltas[i].Window == window && r.Deltas[i].Version == version {
@@ -73,19 +65,56 @@ func (r *Results) delta(window string, version int) *DeltaLatency {
 	return nil
 }
 
-// medianRun returns the median req/s, p99 and CPU per request of a server
-// at a connection count over the rounds.
-func (r *Results) medianRun(server string, conns int) (rps, p99, cpu float64, ok bool) {
-	var a, b, c []float64
+// medianRun returns, field by field, the median over the rounds of a
+// server's runs at a connection count.
+func (r *Results) medianRun(server string, conns int) (HTTPRun, bool) {
+	var rps, p50, p99, cpu []float64
 	for _, h := range r.HTTP {
 		if h.Server == server && h.Connections == conns {
-			a, b, c = append(a, h.PerSecond), append(b, h.P99Ms), append(c, h.CPUMicros)
+			rps, p50, p99 = append(rps, h.PerSecond), append(p50, h.P50Ms), append(p99, h.P99Ms)
+			cpu = append(cpu, h.CPUMicros)
 		}
 	}
-	if len(a) == 0 {
-		return 0, 0, 0, false
+	if len(rps) == 0 {
+		return HTTPRun{}, false
 	}
-	return percentile(a, 0.5), percentile(b, 0.5), percentile(c, 0.5), true
+	return HTTPRun{Server: server, Connections: conns, PerSecond: percentile(rps, 0.5), P50Ms: percentile(p50, 0.5),
+		P99Ms: percentile(p99, 0.5), CPUMicros: percentile(cpu, 0.5)}, true
+}
+
+// sizeRow is one row of the size comparison: raw and gzip bytes by format
+// version (index 1 and 2), and what the v1 answer holds.
+type sizeRow struct {
+	raw, gz  [3]int64
+	ann, upd int
+}
+
+// fileSizes fills a sizeRow from the generation's files of a kind and scope.
+func (r *Results) fileSizes(kind string, scope int64) sizeRow {
+	var s sizeRow
+	for v := 1; v <= 2; v++ {
+		if f := r.file(v, kind, scope); f != nil {
+			s.raw[v], s.gz[v] = f.Size, f.GzipSize
+			if v == 1 {
+				s.ann, s.upd = f.Announcements, f.Updates
+			}
+		}
+	}
+	return s
+}
+
+// deltaSizes fills a sizeRow from the measured exact deltas of a window.
+func (r *Results) deltaSizes(window string) sizeRow {
+	var s sizeRow
+	for v := 1; v <= 2; v++ {
+		if d := r.delta(window, v); d != nil {
+			s.raw[v], s.gz[v] = int64(d.Bytes), int64(d.GzipBytes)
+			if v == 1 {
+				s.ann, s.upd = d.Announcements, d.Updates
+			}
+		}
+	}
+	return s
 }
 
 // WriteTable prints the one table of `make bench`: each figure with what it
@@ -124,13 +153,8 @@ func (r *Results) WriteTable(w io.Writer) {
 			s.RunSeconds, s.WallSeconds, r.IndexLoadSeconds, float64(s.PeakRSSBytes)/1e9),
 		fmt.Sprintf("the 3 h interval it must fit in: %.1f%% of it; reference server: no published timing", 100*s.WallSeconds/10800))
 	served := "see the HTTP rows"
-	if _, _, _, ok := r.medianRun("lnsync", 64); ok {
-		for _, h := range r.HTTP {
-			if h.Server == "lnsync" && h.Connections == 64 {
-				served = fmt.Sprintf("p50 %.1f ms at 64 connections", h.P50Ms)
-				break
-			}
-		}
+	if m, ok := r.medianRun("lnsync", 64); ok {
+		served = fmt.Sprintf("p50 %.1f ms at 64 connections", m.P50Ms)
 	}
 	for _, win := range []string{"3h", "24h", "7d"} {
 		d1, d2 := r.delta(win, 1), r.delta(win, 2)
@@ -141,45 +165,18 @@ func (r *Results) WriteTable(w io.Writer) {
 			fmt.Sprintf("v1 %.0f / %.0f ms; v2 %.0f / %.0f ms (n=%d)", d1.P50Ms, d1.P99Ms, d2.P50Ms, d2.P99Ms, min(d1.Samples, d2.Samples)),
 			"a precomputed file of /snapshot/: "+served)
 	}
-	sizes := []struct {
+	for _, sz := range []struct {
 		label, key string
-		get        func(v int) (int64, int64)
-		counts     func() (ann, upd int)
+		sizeRow
 	}{
-		{"full", "full", func(v int) (int64, int64) {
-			f := r.file(v, "full", 0)
-			if f == nil {
-				return 0, 0
-			}
-			return f.Size, f.GzipSize
-		}, func() (int, int) { return r.fileCounts("full", 0) }},
-		{"24 h", "24h", func(v int) (int64, int64) {
-			f := r.file(v, "scope", 86400)
-			if f == nil {
-				return 0, 0
-			}
-			return f.Size, f.GzipSize
-		}, func() (int, int) { return r.fileCounts("scope", 86400) }},
-		{"7 d (exact delta)", "7d", func(v int) (int64, int64) {
-			d := r.delta("7d", v)
-			if d == nil {
-				return 0, 0
-			}
-			return int64(d.Bytes), int64(d.GzipBytes)
-		}, func() (int, int) {
-			if d := r.delta("7d", 1); d != nil {
-				return d.Announcements, d.Updates
-			}
-			return 0, 0
-		}},
-	}
-	for _, sz := range sizes {
-		raw1, gz1 := sz.get(1)
-		raw2, gz2 := sz.get(2)
+		{"full", "full", r.fileSizes("full", 0)},
+		{"24 h", "24h", r.fileSizes("scope", 86400)},
+		{"7 d (exact delta)", "7d", r.deltaSizes("7d")},
+	} {
 		ref := referenceSizes[sz.key]
-		ann, upd := sz.counts()
 		row("snapshot size "+sz.label+" (raw / gzip)",
-			fmt.Sprintf("v1 %s / %s; v2 %s / %s (%d announcements, %d updates)", size(raw1), size(gz1), size(raw2), size(gz2), ann, upd),
+			fmt.Sprintf("v1 %s / %s; v2 %s / %s (%d announcements, %d updates)",
+				size(sz.raw[1]), size(sz.gz[1]), size(sz.raw[2]), size(sz.gz[2]), sz.ann, sz.upd),
 			fmt.Sprintf("reference server, Aug 2024 mainnet: %s / %s (v1)", size(int64(ref[0])), size(int64(ref[1]))))
 	}
 	conns := []int{}
@@ -189,14 +186,15 @@ func (r *Results) WriteTable(w io.Writer) {
 		}
 	}
 	for _, c := range conns {
-		lr, lp, lc, ok1 := r.medianRun("lnsync", c)
-		nr, np, nc, ok2 := r.medianRun("nginx", c)
+		l, ok1 := r.medianRun("lnsync", c)
+		n, ok2 := r.medianRun("nginx", c)
 		if !ok1 || !ok2 {
 			continue
 		}
 		row(fmt.Sprintf("HTTP snapshot mix, %d connections (req/s, p99, CPU/req)", c),
-			fmt.Sprintf("%.0f req/s, p99 %.1f ms, %.0f µs", lr, lp, lc),
-			fmt.Sprintf("nginx on the same files: %.0f req/s, p99 %.1f ms, %.0f µs (lnsync/nginx %.2f in req/s)", nr, np, nc, lr/nr))
+			fmt.Sprintf("%.0f req/s, p99 %.1f ms, %.0f µs", l.PerSecond, l.P99Ms, l.CPUMicros),
+			fmt.Sprintf("nginx on the same files: %.0f req/s, p99 %.1f ms, %.0f µs (lnsync/nginx %.2f in req/s)",
+				n.PerSecond, n.P99Ms, n.CPUMicros, l.PerSecond/n.PerSecond))
 	}
 	fmt.Fprintf(w, "\ntotal %.0f s; details in results.json\n", r.TotalSeconds)
 }
