@@ -35,16 +35,9 @@ func LoadTrusted(ctx context.Context, w *persistence.Writer, files []string, che
 		err := gsp.ReadFile(path, func(rec gsp.Record) error {
 			st.Messages++
 			sample := checkEvery > 0 && st.Messages%int64(checkEvery) == 0
-			if rec.Type == gsp.TypeChannelAnnouncement || sample {
-				// Announcements are always read, for the channel map.
-				n := len(checks)
-				var err error
-				if checks, err = signatureChecks(rec.Msg, nodes, checks); err != nil {
-					return fmt.Errorf("%s: message %d: %w", path, st.Messages, err)
-				}
-				if !sample {
-					checks = checks[:n]
-				}
+			var err error
+			if checks, err = sampleChecks(rec, sample, nodes, checks); err != nil {
+				return fmt.Errorf("%s: message %d: %w", path, st.Messages, err)
 			}
 			out, err := download.Record(rec.Msg, rec.ReceivedAt)
 			if err != nil {

@@ -88,16 +88,40 @@ func signatureChecks(wire []byte, nodes ChannelNodes, out []SignatureCheck) ([]S
 	return out, nil
 }
 
+// sampleChecks appends the signature checks of rec to out when keep is
+// set. A channel announcement is read either way, for its node ids.
+func sampleChecks(rec gsp.Record, keep bool, nodes ChannelNodes, out []SignatureCheck) ([]SignatureCheck, error) {
+	if !keep && rec.Type != gsp.TypeChannelAnnouncement {
+		return out, nil
+	}
+	n := len(out)
+	out, err := signatureChecks(rec.Msg, nodes, out)
+	if err != nil || keep {
+		return out, err
+	}
+	return out[:n], nil
+}
+
 // SignatureChecks reads the GSP files and returns the signature checks of
-// their messages, at most max, evenly spread over the files. Channel updates
-// are checked against nodes (LoadTrusted's map) or against announcements
-// earlier in the files.
-func SignatureChecks(files []string, nodes ChannelNodes, max int) ([]SignatureCheck, error) {
-	var all []SignatureCheck
+// an even sample of their messages, limit checks in all (fewer only when the
+// files hold fewer). Channel updates are checked against nodes (LoadTrusted's
+// map) or against announcements earlier in the files.
+func SignatureChecks(files []string, nodes ChannelNodes, limit int) ([]SignatureCheck, error) {
+	total := 0
+	for _, path := range files {
+		if err := gsp.ReadFile(path, func(gsp.Record) error { total++; return nil }); err != nil {
+			return nil, err
+		}
+	}
+	every := max(1, total/max(limit, 1))
+	var out []SignatureCheck
+	i := 0
 	for _, path := range files {
 		err := gsp.ReadFile(path, func(rec gsp.Record) error {
+			keep := i%every == 0 && len(out) < limit
+			i++
 			var err error
-			if all, err = signatureChecks(rec.Msg, nodes, all); err != nil {
+			if out, err = sampleChecks(rec, keep, nodes, out); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
 			return nil
@@ -106,14 +130,7 @@ func SignatureChecks(files []string, nodes ChannelNodes, max int) ([]SignatureCh
 			return nil, err
 		}
 	}
-	if len(all) <= max {
-		return all, nil
-	}
-	out := make([]SignatureCheck, 0, max)
-	for i := range max {
-		out = append(out, all[i*len(all)/max])
-	}
-	return out, nil
+	return out[:min(len(out), limit)], nil
 }
 
 // VerifyRate checks the signatures of checks on every core, round after
