@@ -2,8 +2,8 @@
 #
 #   make run     install and start a private Postgres if LNSYNC_DATABASE_URL is
 #                unset, migrate, and run `lnsync serve` with ./config.toml
-#   make test    start Postgres and the test dependencies, then vet, staticcheck
-#                and `go test -race ./...`
+#   make test    start Postgres and the test dependencies, then lint and
+#                `go test -race` (see the test target)
 #   make bench   mainnet-scale benchmarks (see README)
 #   make build   build ./bin/lnsync
 #   make pg-stop stop the private Postgres cluster
@@ -14,13 +14,15 @@ SHELL := /bin/bash
 
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
-CACHE := $(CURDIR)/.cache
-STATICCHECK := $(CACHE)/bin/staticcheck-$(STATICCHECK_VERSION)
+# Tools built once per user and shared by every checkout (as the regtest
+# binaries of scripts/regtest-bins.sh are).
+TOOLS := $(or $(LNSYNC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lnsync)
+STATICCHECK := $(TOOLS)/bin/staticcheck-$(STATICCHECK_VERSION)
 LDK_MODULES := conformance/ldk/node_modules/.package-lock.json
 DUCKDB_MODULES := cmd/lnsync/testdata/duckdb/node_modules/.package-lock.json
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test lint vet staticcheck test-deps pg-start pg-stop bench clean
+.PHONY: build run test lint vet staticcheck tree-check test-deps pg-start pg-stop bench clean
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/lnsync ./cmd/lnsync
@@ -49,9 +51,9 @@ $(DUCKDB_MODULES): cmd/lnsync/testdata/duckdb/package-lock.json cmd/lnsync/testd
 	@touch $@
 
 $(STATICCHECK):
-	@mkdir -p $(CACHE)/bin $(CACHE)/staticcheck
-	GOBIN=$(CACHE)/staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	mv $(CACHE)/staticcheck/staticcheck $@
+	@mkdir -p $(TOOLS)/bin
+	@tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) \
+		&& mv $$tmp/staticcheck $@ && rmdir $$tmp
 
 test-deps: $(LDK_MODULES) $(DUCKDB_MODULES)
 	@scripts/pg.sh start >/dev/null
@@ -63,16 +65,38 @@ vet:
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
-lint: vet staticcheck
+lint: vet staticcheck tree-check
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+# The repository must be complete: no tracked file may read from outside it.
+tree-check:
+	@files=$$(git ls-files 2>/dev/null || find . -type f -not -path './.git/*' -not -path './.cache/*' -not -path './.data/*' -not -path '*/node_modules/*'); \
+	bad=$$(echo "$$files" | xargs grep -l -E '\.\./shared' -- 2>/dev/null || true); \
+	if [ -n "$$bad" ]; then echo "these files read from a folder beside the repository instead of its own testdata/: $$bad"; exit 1; fi
+
+# Packages whose tests are single-goroutine computation over signed
+# histories run at full speed: under the race detector, where signing and
+# verifying cost 25 times more, they took minutes and found nothing, for
+# there is nothing concurrent in them to check. They are the benchmark
+# generator's statistical and signature checks (its concurrent signing,
+# TestDeterminism, runs under the detector), the benchmark harness and
+# lnsync-bench (drivers of product code that is raced in its own packages),
+# and sketch's decoding sweeps (no goroutines). Everything else runs under
+# the detector.
+FULL_SPEED := ./bench/gen ./bench/harness ./bench/cmd/lnsync-bench ./sketch
+FULL_SPEED_RE := /(bench/gen|bench/harness|bench/cmd/lnsync-bench|sketch)$$
 
 test: test-deps lint
 	@admin=$$(scripts/pg.sh url | sed 's#/lnsync?#/postgres?#'); \
 	export LNSYNC_TEST_DATABASE_URL=$$admin; \
 	export LNSYNC_PG_BINDIR=$$(scripts/pg.sh bindir); \
 	export LNSYNC_REGTEST_BIN=$$(scripts/regtest-bins.sh); \
-	$(GO) test -race -count=1 -timeout 25m ./...
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -E -v '$(FULL_SPEED_RE)'); \
+	$(GO) test -race -count=1 -run '^TestDeterminism$$' ./bench/gen & determinism=$$!; \
+	$(GO) test -count=1 -timeout 20m $(FULL_SPEED); \
+	wait $$determinism; \
+	echo "tests passed; left running: Postgres $$(scripts/pg.sh status) (make pg-stop stops it)"
 
 # One command, one table: see scripts/bench.sh and the README's Benchmarks.
 bench:

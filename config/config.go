@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,8 +62,9 @@ type Database struct {
 // Download configures the gossip peers.
 type Download struct {
 	// Peers are the Lightning nodes to collect gossip from, each as
-	// "pubkey@host:port" with a 66-hex-digit compressed public key. Default
-	// empty.
+	// "pubkey@host:port" with a 66-hex-digit compressed public key. Left
+	// out, it is MainnetSeeds on mainnet and empty on other networks; an
+	// empty list is the explicit choice to collect nothing.
 	Peers []string `toml:"peers"`
 	// FullSyncPeers is how many peers, the first ones listed, are asked for
 	// the full two-week gossip dump on first connection; the others only for
@@ -159,7 +161,33 @@ type Reconcile struct {
 	KeepAggregates Duration `toml:"keep_aggregates"`
 }
 
+// MainnetSeeds are the peers lnsync collects from on mainnet when the
+// configuration names none: six of the best-connected public nodes, run by
+// six operators (Wallet of Satoshi, the reference server's default; Kraken;
+// CoinGate; Boltz; Bitfinex; LQwD), each at the clearnet address of its own
+// signed node_announcement. Any one of them relays the whole graph; several
+// keep collection going while one is unreachable.
+var MainnetSeeds = []string{
+	"035e4ff418fc8b5554c5d9eea66396c227bd429a3251c8cbc711002ba215bfc226@170.75.163.209:9735",
+	"02f1a8c87607f415c8f22c00593002775941dea48869ce23096af27b0cfdcc0b69@193.118.169.108:9735",
+	"0242a4ae0c5bef18048fbecf995094b74bfb0f7391418d71ed394784373f41e4f3@3.124.63.44:9735",
+	"026165850492521f4ac8abd9bd8088123446d126f648ca35e60f88177dc149ceb2@143.202.162.204:9735",
+	"033d8656219478701227199cbd6f670335c8d408a92ae88b962c49d4dc0e83e025@34.65.85.39:9735",
+	"0364913d18a19c671bb36dd04d6ad5be0fe8f2894314c36a9db3f03c2d414907e1@192.243.215.102:9735",
+}
+
+// DefaultPeers returns the peers used for network when the configuration
+// names none: MainnetSeeds on mainnet, none elsewhere.
+func DefaultPeers(network string) []string {
+	if n := strings.ToLower(network); n == "mainnet" || n == "bitcoin" {
+		return slices.Clone(MainnetSeeds)
+	}
+	return []string{}
+}
+
 // Default returns the configuration used for every key a file leaves out.
+// Download.Peers stays nil: Load resolves it with DefaultPeers once the
+// network is known.
 func Default() Config {
 	return Config{
 		Network:   "mainnet",
@@ -236,6 +264,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}
+	if cfg.Download.Peers == nil {
+		cfg.Download.Peers = DefaultPeers(cfg.Network)
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -255,6 +286,10 @@ func Decode(text string, cfg *Config) error {
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		return &Error{Key: undecoded[0].String(), Msg: "unknown key"}
+	}
+	if md.IsDefined("download", "peers") && cfg.Download.Peers == nil {
+		// "peers = []" is a choice, unlike a file that leaves peers out.
+		cfg.Download.Peers = []string{}
 	}
 	return nil
 }
@@ -330,9 +365,14 @@ func (c *Config) Validate() error {
 	if c.Database.FlushInterval <= 0 {
 		return &Error{Key: "database.flush_interval", Value: c.Database.FlushInterval.String(), Msg: "want a positive duration"}
 	}
+	mainnet := slices.Equal(DefaultPeers(c.Network), MainnetSeeds)
 	for i, p := range c.Download.Peers {
 		if _, err := ParsePeer(p); err != nil {
 			return &Error{Key: fmt.Sprintf("download.peers[%d]", i), Value: p, Msg: err.Error()}
+		}
+		if !mainnet && slices.Contains(MainnetSeeds, p) {
+			return &Error{Key: fmt.Sprintf("download.peers[%d]", i), Value: p,
+				Msg: "a mainnet seed, but network is " + c.Network + ": list that network's peers"}
 		}
 	}
 	if err := c.Download.validate(); err != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const validPeer = "035e4ff418fc8b5554c5d9eea66396c227bd429a3251c8cbc711002ba215bfc226@170.75.163.209:9735"
+const validPeer = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798@127.0.0.1:9735"
 
 func noEnv(string) string { return "" }
 
@@ -29,9 +29,65 @@ func TestExampleConfigIsTheDefault(t *testing.T) {
 		t.Fatalf("load example config: %v", err)
 	}
 	want := Default()
-	want.Download.Peers = []string{}
+	want.Download.Peers = MainnetSeeds
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("example config differs from defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+	bare, err := Load("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(bare, cfg) {
+		t.Errorf("no config file differs from the example config:\n got %+v\nwant %+v", bare, cfg)
+	}
+}
+
+// The seeds apply when a file leaves peers out, on mainnet only; an empty
+// list is kept as the choice it is.
+func TestDefaultPeers(t *testing.T) {
+	tests := []struct {
+		name, text string
+		env        map[string]string
+		want       []string
+	}{
+		{"no file section", ``, nil, MainnetSeeds},
+		{"bitcoin alias", `network = "bitcoin"`, nil, MainnetSeeds},
+		{"download without peers", "[download]\nfull_sync_peers = 2", nil, MainnetSeeds},
+		{"explicit empty", "[download]\npeers = []", nil, []string{}},
+		{"regtest", `network = "regtest"`, nil, []string{}},
+		{"signet by environment", ``, map[string]string{"LNSYNC_NETWORK": "signet"}, []string{}},
+		{"own list", "[download]\npeers = [\"" + validPeer + "\"]", nil, []string{validPeer}},
+		{"environment list", ``, map[string]string{"LNSYNC_PEERS": validPeer}, []string{validPeer}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load(writeConfig(t, tt.text), func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.Download.Peers, tt.want) {
+				t.Errorf("peers %q, want %q", cfg.Download.Peers, tt.want)
+			}
+		})
+	}
+	// A mainnet seed on another network is a mistake, named as such.
+	_, err := Load(writeConfig(t, "network = \"signet\"\n[download]\npeers = [\""+MainnetSeeds[1]+"\"]"), noEnv)
+	var cerr *Error
+	if !errors.As(err, &cerr) || cerr.Key != "download.peers[0]" || !strings.Contains(cerr.Msg, "mainnet seed") {
+		t.Errorf("mainnet seed on signet: %v", err)
+	}
+	// Every seed is a valid peer of a distinct node.
+	seen := map[string]bool{}
+	for _, s := range MainnetSeeds {
+		p, err := ParsePeer(s)
+		if err != nil {
+			t.Errorf("seed %s: %v", s, err)
+			continue
+		}
+		if seen[string(p.PubKey[:])] {
+			t.Errorf("seed %s: node listed twice", s)
+		}
+		seen[string(p.PubKey[:])] = true
 	}
 }
 

@@ -147,7 +147,7 @@ func parseSCID(b testing.TB, s string) uint64 {
 // (sigs/s, the limit on this machine under the same load) and the ratio of
 // the two; BenchmarkVerifySignature measures the bare rate alone.
 func BenchmarkValidateAndStore(b *testing.B) {
-	url := persistencetest.NewDatabase(b)
+	url := persistencetest.NewMigratedDatabase(b)
 	store := persistencetest.OpenMigrated(b, url)
 	ctx := context.Background()
 	peer, err := store.UpsertPeer(ctx, pub33(newKey(b)), "127.0.0.1:1")

@@ -267,6 +267,10 @@ func (d *Downloader) connected() int {
 func (d *Downloader) runPeer(ctx context.Context, p *peerState) {
 	logger := d.logger.With("peer", p.cfg.String())
 	backoff := d.cfg.BackoffMin
+	// failures counts dials in a row that never connected: the first is
+	// a warning, the rest are logged at debug level until one connects,
+	// so an unreachable peer costs one line, not one per attempt.
+	failures := 0
 	for ctx.Err() == nil {
 		if p.id == 0 {
 			if err := d.registerPeer(ctx, p); err != nil {
@@ -289,7 +293,17 @@ func (d *Downloader) runPeer(ctx context.Context, p *peerState) {
 		// Full jitter over [backoff/2, backoff).
 		wait := backoff/2 + rand.N(backoff/2+1)
 		p.setNextAttempt(time.Now().Add(wait), res.err)
-		logger.Info("peer disconnected; reconnecting later", "after", wait.Round(time.Millisecond), "err", res.err)
+		switch {
+		case res.connected:
+			failures = 0
+			logger.Info("peer disconnected; reconnecting later", "after", wait.Round(time.Millisecond), "err", res.err)
+		case failures == 0:
+			failures++
+			logger.Warn("peer unreachable; retrying with backoff", "after", wait.Round(time.Millisecond), "err", res.err)
+		default:
+			failures++
+			logger.Debug("peer still unreachable", "attempts", failures, "after", wait.Round(time.Millisecond), "err", res.err)
+		}
 		select {
 		case <-ctx.Done():
 			return

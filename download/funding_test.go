@@ -87,6 +87,7 @@ func blockWith(outs ...*wire.TxOut) *wire.MsgBlock {
 }
 
 func TestFundingCheck(t *testing.T) {
+	t.Parallel()
 	s := signer{t: t, chain: regtest}
 	const height = 700
 	scid := func(h, tx, out uint64) uint64 { return h<<40 | tx<<16 | out }
@@ -102,7 +103,7 @@ func TestFundingCheck(t *testing.T) {
 	downURL := down.URL
 	down.Close() // nothing listens there any more
 
-	url := persistencetest.NewDatabase(t)
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	logger := persistencetest.Logger(t)
 	ctx := t.Context()

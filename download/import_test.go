@@ -25,8 +25,8 @@ import (
 	"github.com/lnsync/lnsync/persistence/persistencetest"
 )
 
-// datasetDir is the lnresearch capture, read in place (never copied).
-var datasetDir = filepath.Join("..", "..", "shared", "datasets", "lnresearch-gsp-2025")
+// datasetDir is the lnresearch capture in the repository's testdata.
+var datasetDir = filepath.Join("..", "testdata", "lnresearch-gsp-2025")
 
 var mainnet = mustChain("mainnet")
 
@@ -88,7 +88,7 @@ type importEnv struct {
 
 func newImportEnv(t testing.TB) *importEnv {
 	t.Helper()
-	url := persistencetest.NewDatabase(t)
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	logger := persistencetest.Logger(t)
 	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true}, logger)

@@ -29,7 +29,7 @@ type liveEnv struct {
 
 func startDownloader(t *testing.T, cfg download.Config) *liveEnv {
 	t.Helper()
-	url := persistencetest.NewDatabase(t)
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	logger := persistencetest.Logger(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -87,6 +87,7 @@ func (p *peerState) setNextAttempt(t time.Time, err error) {
 
 // sessionResult is how a connection ended.
 type sessionResult struct {
+	connected    bool // the dial succeeded (a session was recorded)
 	connectedFor time.Duration
 	garbage      bool
 	err          error
@@ -132,7 +133,7 @@ func (d *Downloader) session(ctx context.Context, p *peerState, logger *slog.Log
 		logger.Warn("end peer session", "err", err)
 	}
 	cancel()
-	return sessionResult{connectedFor: end.Sub(start), garbage: errors.Is(runErr, errGarbage), err: runErr}
+	return sessionResult{connected: true, connectedFor: end.Sub(start), garbage: errors.Is(runErr, errGarbage), err: runErr}
 }
 
 func (d *Downloader) dial(ctx context.Context, p *peerState) (*brontide.Conn, error) {

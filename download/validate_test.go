@@ -25,7 +25,8 @@ type step struct {
 }
 
 func TestValidate(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	logger := persistencetest.Logger(t)
 	ctx := t.Context()

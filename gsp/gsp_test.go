@@ -22,8 +22,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 const (
-	mergedGSP   = "../../shared/datasets/lnresearch-gsp-2025/lnresearch-2025-merged.gsp"
-	mergedIndex = "../../shared/datasets/lnresearch-gsp-2025/lnresearch-2025-merged.index.csv.gz"
+	mergedGSP   = "../testdata/lnresearch-gsp-2025/lnresearch-2025-merged.gsp"
+	mergedIndex = "../testdata/lnresearch-gsp-2025/lnresearch-2025-merged.index.csv.gz"
 )
 
 // indexRow is one row of the merged file's index CSV.

@@ -165,7 +165,7 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 		ref = time.Unix(secs, 0).UTC()
 		store = persistencetest.OpenMigrated(b, url)
 	} else {
-		url = persistencetest.NewDatabase(b)
+		url = persistencetest.NewMigratedDatabase(b)
 		store = persistencetest.OpenMigrated(b, url)
 		start := time.Now()
 		rows := fillHistory(b, store, ref)

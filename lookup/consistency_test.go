@@ -70,6 +70,7 @@ func (m clientModel) apply(d *rgs.Delta) {
 // fresh full delta holds: a row stored while a delta was computed is in that
 // delta or in the next one.
 func TestNothingFallsBetweenDeltas(t *testing.T) {
+	t.Parallel()
 	store := persistencetest.NewStore(t)
 	ctx := context.Background()
 	w := persistence.NewWriter(store, persistence.WriterConfig{BatchSize: 50, FlushInterval: 2 * time.Millisecond}, persistencetest.Logger(t))

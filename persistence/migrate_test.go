@@ -10,6 +10,7 @@ import (
 )
 
 func TestMigrateTwiceIsANoOp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := persistencetest.NewDatabase(t)
 	store, err := persistence.Open(ctx, url, 4)
@@ -42,6 +43,7 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 }
 
 func TestConcurrentMigrationsApplyOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := persistencetest.NewDatabase(t)
 	results := make(chan int, 3)

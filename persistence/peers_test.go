@@ -10,6 +10,7 @@ import (
 )
 
 func TestPeersAndSessions(t *testing.T) {
+	t.Parallel()
 	store := persistencetest.NewStore(t)
 	ctx := context.Background()
 	var key [33]byte
@@ -50,6 +51,7 @@ func TestPeersAndSessions(t *testing.T) {
 }
 
 func TestChannelKeysAndNewestTimestamp(t *testing.T) {
+	t.Parallel()
 	store := persistencetest.NewStore(t)
 	ctx := context.Background()
 	w := persistence.NewWriter(store, persistence.WriterConfig{}, persistencetest.Logger(t))

@@ -10,7 +10,8 @@ import (
 )
 
 func TestPruneKeepsWhatDeltasNeed(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	ctx := context.Background()
 	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true}, persistencetest.Logger(t))
@@ -108,6 +109,7 @@ func TestPruneKeepsWhatDeltasNeed(t *testing.T) {
 }
 
 func TestRetentionJobRunsAtStartAndReportsCutoff(t *testing.T) {
+	t.Parallel()
 	store := persistencetest.NewStore(t)
 	job := persistence.NewRetentionJob(store, persistence.RetentionConfig{History: 35 * 24 * time.Hour, Receipts: 14 * 24 * time.Hour}, time.Hour, persistencetest.Logger(t))
 	got := make(chan time.Time, 1)

@@ -53,7 +53,8 @@ func count(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
 }
 
 func TestWriterStoresEveryKindOnce(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	w := persistence.NewWriter(store, persistence.WriterConfig{BatchSize: 7, FlushInterval: 10 * time.Millisecond}, persistencetest.Logger(t))
 	ctx := context.Background()
@@ -116,7 +117,8 @@ func TestWriterStoresEveryKindOnce(t *testing.T) {
 }
 
 func TestWriterSeenNeverGoesBackwards(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	w := persistence.NewWriter(store, persistence.WriterConfig{BatchSize: 100, FlushInterval: time.Millisecond}, persistencetest.Logger(t))
 	ctx := context.Background()
@@ -144,7 +146,8 @@ func TestWriterSeenNeverGoesBackwards(t *testing.T) {
 }
 
 func TestWriterKeepsReceiveTimesForImports(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true}, persistencetest.Logger(t))
 	ctx := context.Background()
@@ -167,7 +170,8 @@ func TestWriterKeepsReceiveTimesForImports(t *testing.T) {
 }
 
 func TestWriterStopFlushesQueue(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	// A long flush interval: only Stop makes the partial batch commit.
 	w := persistence.NewWriter(store, persistence.WriterConfig{BatchSize: 100000, FlushInterval: time.Hour}, persistencetest.Logger(t))
@@ -193,6 +197,7 @@ func TestWriterStopFlushesQueue(t *testing.T) {
 // producers through one Writer while the test restarts (and then crashes and
 // recovers) Postgres mid-stream, and then finds every row exactly once.
 func TestWriterSurvivesPostgresRestart(t *testing.T) {
+	t.Parallel()
 	cluster := persistencetest.StartCluster(t)
 	url := cluster.NewDatabase()
 	store := persistencetest.OpenMigrated(t, url)
@@ -230,9 +235,12 @@ func TestWriterSurvivesPostgresRestart(t *testing.T) {
 	waitCommitted(total / 4)
 	cluster.Stop()
 	// While the database is down the queue fills and producers block.
-	time.Sleep(1500 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	for w.Stats().Queued < 1000 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if q := w.Stats().Queued; q < 1000 {
-		t.Errorf("queue holds %d records while Postgres is down; back-pressure expected it full", q)
+		t.Errorf("queue holds %d records 30s after Postgres stopped; back-pressure expected it full", q)
 	}
 	cluster.Start()
 	waitCommitted(total / 2)
@@ -264,6 +272,7 @@ func TestWriterSurvivesPostgresRestart(t *testing.T) {
 }
 
 func TestSubmitBlocksWhileDatabaseIsDown(t *testing.T) {
+	t.Parallel()
 	cluster := persistencetest.StartCluster(t)
 	url := cluster.NewDatabase()
 	store := persistencetest.OpenMigrated(t, url)

@@ -26,7 +26,7 @@ type testDB struct {
 
 func newTestDB(t testing.TB) *testDB {
 	t.Helper()
-	url := persistencetest.NewDatabase(t)
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {

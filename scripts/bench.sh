@@ -9,9 +9,8 @@
 #
 # Settings (environment): BENCH_SCALE (mainnet; also small, tiny, 3x or a
 # channel count), BENCH_DAYS (14), BENCH_SEED (1), BENCH_ARGS (extra
-# lnsync-bench flags, e.g. "-http-duration 15s"), LNSYNC_DATASETS (the shared
-# datasets the generator starts from; default ../shared/datasets next to the
-# repository).
+# lnsync-bench flags, e.g. "-http-duration 15s"), LNSYNC_DATASETS (the source
+# datasets the generator starts from; default the repository's testdata/).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +18,7 @@ cd "$repo"
 scale=${BENCH_SCALE:-mainnet}
 days=${BENCH_DAYS:-14}
 seed=${BENCH_SEED:-1}
-datasets=${LNSYNC_DATASETS:-$repo/../shared/datasets}
+datasets=${LNSYNC_DATASETS:-$repo/testdata}
 log() { echo "bench: $*" >&2; }
 began=$(date +%s)
 
@@ -46,8 +45,8 @@ if [ -z "$db" ]; then
 	db=$(scripts/pg.sh start)
 fi
 
-# The history depends only on the generator's code and its flags.
-key=$(cat bench/gen/*.go | sha256sum | cut -c1-12)
+# The history depends only on the generator's code, its source data and its flags.
+key=$(cat bench/gen/*.go "$datasets"/cln-mainnet-snapshots/* "$datasets"/gossip-observer-2025/* | sha256sum | cut -c1-12)
 data=$repo/.cache/bench/gen-$scale-d$days-s$seed-$key
 gen_seconds=-1
 if [ ! -f "$data/manifest.json" ]; then

@@ -6,7 +6,9 @@
 # Usage: scripts/regtest-bins.sh [DIR]
 #
 # The binaries go to DIR if given, else to $LNSYNC_REGTEST_BIN if set, else to
-# <repo>/.cache/regtest/<versions>/bin. A build is skipped when all four binaries
+# <cache>/regtest/<versions>/bin, where <cache> is $LNSYNC_CACHE or
+# ${XDG_CACHE_HOME:-$HOME/.cache}/lnsync: one build serves every checkout of
+# the machine's user. A build is skipped when all four binaries
 # already exist there, so repeated runs take well under a second. Builds run
 # under an exclusive lock, so concurrent callers (parallel test packages) wait
 # for one build instead of racing.
@@ -25,8 +27,8 @@ BINARIES=(btcd btcctl lnd lncli)
 log() { printf 'regtest-bins: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="${1:-${LNSYNC_REGTEST_BIN:-${repo_root}/.cache/regtest/${VERSIONS}/bin}}"
+cache="${LNSYNC_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/lnsync}"
+bin="${1:-${LNSYNC_REGTEST_BIN:-${cache}/regtest/${VERSIONS}/bin}}"
 
 if [[ -d "${bin}" ]]; then
 	bin="$(cd "${bin}" && pwd)"

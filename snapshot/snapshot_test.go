@@ -413,7 +413,7 @@ func TestKillMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbURL := persistencetest.NewDatabase(t)
+	dbURL := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, dbURL)
 	snapshottest.Fill(t, store, history)
 	src := lookup.NewIndex(store, rgs.ChainMainnet, snapshottest.Logger(t))

@@ -7,6 +7,7 @@ import (
 
 // BenchmarkMessage measures building and signing one message of each kind.
 func BenchmarkMessage(b *testing.B) {
+	small := smallFixture(b)
 	n := small.net
 	h := newHistory(n)
 	events := map[string]event{

@@ -12,16 +12,15 @@ import (
 	"strconv"
 )
 
-// Reference figures of the 2025 gossip observer run (spec/observer.md §1.7,
-// gossip_observer_query_results/0926T195046): unique messages by type over
-// 23.321 h.
+// Reference figures of the 2025 Gossip Observer run 0926T195046
+// (testdata/gossip-observer-2025): unique messages by type over 23.321 h.
 const (
 	observerHours         = 23.321011765555554
 	observerChannelUpds   = 251298
 	observerNodeAnns      = 125155
-	observerFrequencyRun  = "0926T195046"
-	observerSCIDFreqFile  = "scid_frequency.csv"
-	observerNodeFreqFile  = "node_in_node_ann_freq.csv"
+	observerDir           = "gossip-observer-2025"
+	observerSCIDFreqFile  = "scid_frequency-counts.csv"
+	observerNodeFreqFile  = "node_in_node_ann_freq-counts.csv"
 	referenceChannels     = 50808 // 2026-02 CLN snapshot, the closest in time to the run
 	referenceNodes        = 17324
 	refreshInterval       = 13 * 24 * 3600 // keep-alive age (CLN and LND re-sign at ~13 days)
@@ -55,7 +54,7 @@ const (
 
 // ChangeSets is the empirical distribution of what changes between two
 // consecutive channel_updates of one direction (distinct timestamps),
-// counted from lnconv_paper_sim_2021/gossip_latest.csv.zst: 23,254 pairs
+// counted from testdata/lnconv-2021/gossip_latest.csv.zst: 23,254 pairs
 // over 10.9 h of 2021 mainnet gossip. TestChangeSetsMatchSource recounts
 // it from the file.
 var ChangeSets = []struct {
@@ -165,9 +164,10 @@ var InboundFees = []struct {
 type Frequencies []int
 
 // LoadFrequencies reads the observer's per-SCID and per-node message
-// counts from datasetsDir.
+// counts from datasetsDir. Each file is a histogram, message_count and the
+// number of senders (SCIDs or nodes) that sent that many.
 func LoadFrequencies(datasetsDir string) (scid, node Frequencies, err error) {
-	dir := filepath.Join(datasetsDir, "gossip_observer_query_results", observerFrequencyRun)
+	dir := filepath.Join(datasetsDir, observerDir)
 	if scid, err = readCounts(filepath.Join(dir, observerSCIDFreqFile)); err != nil {
 		return nil, nil, err
 	}
@@ -188,9 +188,8 @@ func readCounts(path string) (Frequencies, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	col := slices.Index(head, "message_count")
-	if col < 0 {
-		return nil, fmt.Errorf("%s: no message_count column", path)
+	if !slices.Equal(head, []string{"message_count", "senders"}) {
+		return nil, fmt.Errorf("%s: header %v, want message_count,senders", path, head)
 	}
 	var out Frequencies
 	for {
@@ -200,11 +199,17 @@ func readCounts(path string) (Frequencies, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
-		n, err := strconv.Atoi(rec[col])
+		n, err := strconv.Atoi(rec[0])
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%s: bad count %q", path, rec[col])
+			return nil, fmt.Errorf("%s: bad count %q", path, rec[0])
 		}
-		out = append(out, n)
+		k, err := strconv.Atoi(rec[1])
+		if err != nil || k < 1 {
+			return nil, fmt.Errorf("%s: bad sender count %q", path, rec[1])
+		}
+		for range k {
+			out = append(out, n)
+		}
 	}
 	slices.Sort(out)
 	return out, nil

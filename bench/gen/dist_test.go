@@ -75,6 +75,7 @@ func quantile(s []int, q float64) int {
 }
 
 func TestRates(t *testing.T) {
+	small := smallFixture(t)
 	cu, na, _, _ := dayCounts(small)
 	var sumCU, sumNA int
 	for d := range cu {
@@ -94,6 +95,7 @@ func TestRates(t *testing.T) {
 }
 
 func TestFrequencyDistributions(t *testing.T) {
+	small := smallFixture(t)
 	_, sf, nf, err := loadTopo()
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +135,7 @@ func TestFrequencyDistributions(t *testing.T) {
 }
 
 func TestChangeMix(t *testing.T) {
+	small := smallFixture(t)
 	last := map[dirKey]*lnwire.ChannelUpdate1{}
 	got := map[ChangeSet]int{}
 	keep, pairs := 0, 0
@@ -214,6 +217,7 @@ func diff(a, b *lnwire.ChannelUpdate1) ChangeSet {
 }
 
 func TestReceiveDelays(t *testing.T) {
+	small := smallFixture(t)
 	var delays []float64
 	for _, d := range small.msgs {
 		if d.file == 0 {
@@ -268,6 +272,7 @@ func addrTypes(t *testing.T, msg []byte) map[byte]int {
 }
 
 func TestAddressMix(t *testing.T) {
+	small := smallFixture(t)
 	seen := map[[33]byte]bool{}
 	var nodes, v4, v6, tor2, tor3, dns, none int
 	for _, d := range small.msgs {

@@ -5,13 +5,14 @@
 // mix measured on mainnet, written as GSP files with receive times (see
 // package gsp).
 //
-// Sources, all read in place from the shared datasets directory or
-// recorded as tables in dist.go (with tests that recount them):
+// Sources, all read from the repository's testdata directory (each folder
+// has a README with its origin and licence) or recorded as tables in
+// dist.go (with tests that recount them):
 //   - cln-mainnet-snapshots: endpoints, capacities, per-direction policies,
 //     node ids (mapped to generated keys) and aliases;
-//   - gossip_observer_query_results (2025): message rates by type and the
+//   - gossip-observer-2025: message rates by type and the
 //     per-SCID and per-node message-count distributions;
-//   - lnconv_paper_sim_2021: which fields change between consecutive
+//   - lnconv-2021: which fields change between consecutive
 //     channel_updates, and the delay from timestamp to receipt;
 //   - lnresearch-gsp-2025: address-type mix, node feature vectors and the
 //     inbound-fee TLV share.

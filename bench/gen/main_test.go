@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -14,8 +15,8 @@ import (
 	"github.com/lnsync/lnsync/gsp"
 )
 
-// datasets is the shared datasets directory as seen from this package.
-const datasets = "../../../shared/datasets"
+// datasets is the repository's testdata directory as seen from this package.
+const datasets = "../../testdata"
 
 // fixture is one generated history, read back and decoded.
 type fixture struct {
@@ -32,31 +33,39 @@ type decoded struct {
 	msg  lnwire.Message
 }
 
-// small is the shared history most tests inspect: a 3,000-channel sample
-// of the 2024 snapshot over 2 days, on regtest.
-var small *fixture
-
-func TestMain(m *testing.M) {
-	code, err := runMain(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fixture:", err)
-		code = 1
-	}
-	os.Exit(code)
+// smallHistory is the shared history most tests inspect: a 3,000-channel
+// sample of the 2024 snapshot over 2 days, on regtest. It is generated on
+// first use, so that a run of only the tests that do not read it (the race
+// detector's run of TestDeterminism in make test) does not pay for it.
+var smallHistory struct {
+	once sync.Once
+	dir  string
+	fix  *fixture
+	err  error
 }
 
-func runMain(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "lnsync-gen-test")
-	if err != nil {
-		return 0, err
+func smallFixture(t testing.TB) *fixture {
+	t.Helper()
+	smallHistory.once.Do(func() {
+		smallHistory.dir, smallHistory.err = os.MkdirTemp("", "lnsync-gen-test")
+		if smallHistory.err != nil {
+			return
+		}
+		smallHistory.fix, smallHistory.err = buildFixture(smallHistory.dir, Params{Seed: 7, Channels: 3000, Days: 2,
+			Start: DefaultStart, Chain: Chains["regtest"]})
+	})
+	if smallHistory.err != nil {
+		t.Fatalf("small history: %v", smallHistory.err)
 	}
-	defer os.RemoveAll(dir)
-	small, err = buildFixture(dir, Params{Seed: 7, Channels: 3000, Days: 2, Start: DefaultStart,
-		Chain: Chains["regtest"]})
-	if err != nil {
-		return 0, err
+	return smallHistory.fix
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if smallHistory.dir != "" {
+		os.RemoveAll(smallHistory.dir)
 	}
-	return m.Run(), nil
+	os.Exit(code)
 }
 
 var topo2024 *Topology

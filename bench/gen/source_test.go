@@ -27,7 +27,7 @@ type lnconvUpdate struct {
 
 func readLNConv(t *testing.T) []lnconvUpdate {
 	t.Helper()
-	f, err := os.Open(filepath.Join(datasets, "lnconv_paper_sim_2021", "gossip_latest.csv.zst"))
+	f, err := os.Open(filepath.Join(datasets, "lnconv-2021", "gossip_latest.csv.zst"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func fmtBits(b []uint16) string {
 }
 
 func TestObserverConstants(t *testing.T) {
-	f, err := os.Open(filepath.Join(datasets, "gossip_observer_query_results", observerFrequencyRun, "messages_by_type.csv"))
+	f, err := os.Open(filepath.Join(datasets, observerDir, "messages_by_type.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

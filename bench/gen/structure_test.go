@@ -22,6 +22,7 @@ type dirKey struct {
 
 // TestStructure checks the invariants a consumer relies on, in file order.
 func TestStructure(t *testing.T) {
+	small := smallFixture(t)
 	anns := map[uint64]*lnwire.ChannelAnnouncement1{}
 	hasChannel := map[[33]byte]bool{}
 	lastUpd := map[dirKey]uint32{}
@@ -97,6 +98,7 @@ func TestStructure(t *testing.T) {
 // the endpoints map back to the real node ids, and the first update of
 // each direction carries that direction's snapshot policy.
 func TestTopologyKept(t *testing.T) {
+	small := smallFixture(t)
 	n := small.net
 	first := map[dirKey]*lnwire.ChannelUpdate1{}
 	for _, d := range small.msgs {
@@ -224,6 +226,7 @@ func TestCopies(t *testing.T) {
 // TestChannelsFile checks that channels.csv describes the announced
 // channels: same keys, capacities from the snapshot.
 func TestChannelsFile(t *testing.T) {
+	small := smallFixture(t)
 	f, err := os.Open(filepath.Join(small.dir, ChannelsFile))
 	if err != nil {
 		t.Fatal(err)

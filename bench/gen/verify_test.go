@@ -29,6 +29,7 @@ func verifySig(t *testing.T, wire []byte, k int, digest []byte, pub []byte) bool
 // path independent of the generator: lnwire decodes each message, its
 // DataToSign gives the signed bytes, and btcec verifies.
 func TestSignaturesVerify(t *testing.T) {
+	small := smallFixture(t)
 	anns := map[uint64]*lnwire.ChannelAnnouncement1{}
 	var nCA, nCU, nNA int
 	regtest := Chains["regtest"]
@@ -104,6 +105,7 @@ func TestSignaturesVerify(t *testing.T) {
 
 // TestTamperedSignatureFails makes sure the verification path can fail.
 func TestTamperedSignatureFails(t *testing.T) {
+	small := smallFixture(t)
 	d := small.msgs[len(small.msgs)-1]
 	wire := bytes.Clone(d.rec.Msg)
 	wire[len(wire)-1] ^= 1

@@ -10,8 +10,8 @@ import (
 	"github.com/lnsync/lnsync/bench/gen"
 )
 
-// datasets is the shared datasets directory as seen from this package.
-const datasets = "../../../shared/datasets"
+// datasets is the repository's testdata directory as seen from this package.
+const datasets = "../../testdata"
 
 // history is the generated history the tests load and stream: a 300-channel
 // sample of the 2024 mainnet topology over two days, on mainnet's chain.

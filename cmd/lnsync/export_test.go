@@ -122,7 +122,7 @@ const (
 )
 
 func TestCmdExport(t *testing.T) {
-	url := persistencetest.NewDatabase(t)
+	url := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, url)
 	ctx := context.Background()
 	base := time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)

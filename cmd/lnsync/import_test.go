@@ -28,7 +28,7 @@ import (
 // first update.
 func captureSlice(t *testing.T) ([]byte, time.Time, [3]int) {
 	t.Helper()
-	msgs := gsptest.Messages(t, filepath.Join("..", "..", "..", "shared", "datasets", "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp"))
+	msgs := gsptest.Messages(t, filepath.Join("..", "..", "testdata", "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp"))
 	typ := func(m []byte) uint16 { return binary.BigEndian.Uint16(m) }
 	var ann []byte
 	for _, m := range msgs {

@@ -35,6 +35,9 @@ SIGTERM.`, stderr)
 	}
 	logger := cfg.Logger(stderr)
 	logger.Info("starting lnsync", "version", version, "network", cfg.Network, "peers", len(cfg.Download.Peers))
+	if len(cfg.Download.Peers) == 0 {
+		logger.Warn("no peers configured (download.peers is empty): nothing will be collected; snapshots hold only gossip already stored or imported")
+	}
 
 	store, err := openStoreWithRetry(ctx, cfg, logger)
 	if err != nil {

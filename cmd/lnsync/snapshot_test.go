@@ -104,7 +104,7 @@ func TestSnapshotEndToEndImport(t *testing.T) {
 		files = append(files, filepath.Join(gsps, f.Name))
 	}
 
-	dbURL := persistencetest.NewDatabase(t)
+	dbURL := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, dbURL)
 	e := newEndToEnd(t, dbURL)
 	var stdout, stderr bytes.Buffer
@@ -134,7 +134,7 @@ func TestSnapshotEndToEndImport(t *testing.T) {
 // through the Writer, with frequent fee, limit and disable changes and node
 // address changes, and also checks node addresses in version 2.
 func TestSnapshotEndToEndSynthetic(t *testing.T) {
-	dbURL := persistencetest.NewDatabase(t)
+	dbURL := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, dbURL)
 	logger := persistencetest.Logger(t)
 
@@ -173,8 +173,8 @@ func TestSnapshotEndToEndSynthetic(t *testing.T) {
 	}
 }
 
-// datasetsDir holds the shared datasets the generator samples.
-var datasetsDir = filepath.Join("..", "..", "..", "shared", "datasets")
+// datasetsDir is the repository's testdata directory, whose topology the generator samples.
+var datasetsDir = filepath.Join("..", "..", "testdata")
 
 func storedTruth(t *testing.T, store *persistence.Store, at time.Time) map[uint64]*snapshottest.ChannelTruth {
 	t.Helper()

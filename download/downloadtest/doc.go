@@ -16,8 +16,8 @@
 //
 // The btcd, lnd and lncli binaries come from the directory named by the
 // LNSYNC_REGTEST_BIN environment variable or, when it is unset, from
-// scripts/regtest-bins.sh, which builds pinned versions once into
-// .cache/regtest/ at the repository root. The first build takes minutes;
+// scripts/regtest-bins.sh, which builds pinned versions once into the
+// user's cache (~/.cache/lnsync/regtest/). The first build takes minutes;
 // later runs reuse the binaries.
 //
 // Nodes are driven through lncli and its JSON output, so tests see the graph as

@@ -9,9 +9,11 @@ package persistencetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lnsync/lnsync/migrations"
 	"github.com/lnsync/lnsync/persistence"
 )
 
@@ -52,6 +55,13 @@ func NewDatabase(t testing.TB) string {
 
 func createDatabase(t testing.TB, admin string) string {
 	t.Helper()
+	return createDatabaseFrom(t, admin, "")
+}
+
+// createDatabaseFrom creates a database, a copy of tmpl unless tmpl is
+// empty, and drops it when the test ends.
+func createDatabaseFrom(t testing.TB, admin, tmpl string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
@@ -62,7 +72,11 @@ func createDatabase(t testing.TB, admin string) string {
 	buf := make([]byte, 6)
 	_, _ = rand.Read(buf)
 	name := "lnsync_test_" + hex.EncodeToString(buf)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if tmpl != "" {
+		create += " TEMPLATE " + tmpl
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -89,7 +103,110 @@ func createDatabase(t testing.TB, admin string) string {
 // NewStore opens a fresh, migrated database and closes it when the test ends.
 func NewStore(t testing.TB) *persistence.Store {
 	t.Helper()
-	return OpenMigrated(t, NewDatabase(t))
+	return OpenMigrated(t, NewMigratedDatabase(t))
+}
+
+// NewMigratedDatabase creates a database holding the current schema and no
+// rows, drops it when the test ends and returns its URL. It is a copy of a
+// template that is migrated once per cluster and schema (CREATE DATABASE …
+// TEMPLATE), which costs a fraction of running the migrations per test.
+func NewMigratedDatabase(t testing.TB) string {
+	t.Helper()
+	admin := AdminURL(t)
+	tmpl, err := template(admin)
+	if err != nil {
+		t.Fatalf("migrated template: %v", err)
+	}
+	return createDatabaseFrom(t, admin, tmpl)
+}
+
+// templatePrefix starts the name of every template database; the rest is a
+// hash of the migrations, so a schema change makes a new template.
+const templatePrefix = "lnsync_template_"
+
+// templateLockKey serialises template creation among the test processes
+// that go test runs in parallel.
+const templateLockKey = 0x6c6e73796e6374 // "lnsynct"
+
+// template returns the name of the migrated template database of the
+// current schema, creating it if no test process has yet.
+func template(admin string) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.FS, path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash migrations: %w", err)
+	}
+	name := templatePrefix + hex.EncodeToString(h.Sum(nil))[:16]
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("connect to test cluster: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(templateLockKey)); err != nil {
+		return "", fmt.Errorf("lock: %w", err)
+	}
+	// Closing the connection releases the lock.
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look up template: %w", err)
+	}
+	if exists {
+		return name, nil
+	}
+	// Build under a temporary name and rename when complete, so that a
+	// process killed half-way never leaves a template that looks finished.
+	building := name + "_building"
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("drop stale template: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+		return "", fmt.Errorf("create template: %w", err)
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: %w", EnvURL, err)
+	}
+	u.Path = "/" + building
+	store, err := persistence.Open(ctx, u.String(), 2)
+	if err != nil {
+		return "", fmt.Errorf("open template: %w", err)
+	}
+	_, err = store.Migrate(ctx, slog.New(slog.DiscardHandler))
+	store.Close()
+	if err != nil {
+		return "", fmt.Errorf("migrate template: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
+		return "", fmt.Errorf("rename template: %w", err)
+	}
+	// Templates of other schemas are of no further use.
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2",
+		templatePrefix+"%", name)
+	if err != nil {
+		return "", fmt.Errorf("list templates: %w", err)
+	}
+	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("list templates: %w", err)
+	}
+	for _, o := range old {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{o}.Sanitize()+" WITH (FORCE)")
+	}
+	return name, nil
 }
 
 // OpenMigrated opens dbURL, applies the migrations and closes the store when

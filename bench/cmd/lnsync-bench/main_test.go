@@ -27,11 +27,11 @@ func TestRunWithoutHTTP(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "history")
-	topo, err := gen.LoadTopology(ctx, "../../../../shared/datasets", "2024", true)
+	topo, err := gen.LoadTopology(ctx, "../../../testdata", "2024", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf, nf, err := gen.LoadFrequencies("../../../../shared/datasets")
+	sf, nf, err := gen.LoadFrequencies("../../../testdata")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	chain := fs.String("chain", "mainnet", "chain hash in every message: mainnet or regtest")
 	topo := fs.String("topology", "2024", "CLN snapshot: 2024 (59,428 channels) or 2026 (50,808 channels)")
 	start := fs.Int64("start", gen.DefaultStart, "unix time at which the history starts (default 2024-09-22 00:00 UTC)")
-	datasets := fs.String("datasets", "../shared/datasets", "directory holding the shared datasets")
+	datasets := fs.String("datasets", "testdata", "directory holding the source datasets (the repository's testdata/)")
 	nodeMap := fs.Bool("nodemap", true, "read real node ids and aliases from the xz node map (needs the xz command)")
 	workers := fs.Int("workers", 0, "signing goroutines (0 = GOMAXPROCS); never changes the output")
 	if err := fs.Parse(args); err != nil {

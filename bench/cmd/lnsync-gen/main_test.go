@@ -11,7 +11,7 @@ import (
 	"github.com/lnsync/lnsync/bench/gen"
 )
 
-const datasets = "../../../../shared/datasets"
+const datasets = "../../../testdata"
 
 func TestRun(t *testing.T) {
 	out := t.TempDir()
