@@ -96,7 +96,7 @@ test: test-deps lint
 	$(GO) test -race -count=1 -run '^TestDeterminism$$' ./bench/gen & determinism=$$!; \
 	$(GO) test -count=1 -timeout 20m $(FULL_SPEED); \
 	wait $$determinism; \
-	echo "tests passed; left running: Postgres $$(scripts/pg.sh status) (make pg-stop stops it)"
+	echo "tests passed. Left running for the next run: the private Postgres, $$(scripts/pg.sh status); make pg-stop stops it."
 
 # One command, one table: see scripts/bench.sh and the README's Benchmarks.
 bench:

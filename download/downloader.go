@@ -299,9 +299,11 @@ func (d *Downloader) runPeer(ctx context.Context, p *peerState) {
 			logger.Info("peer disconnected; reconnecting later", "after", wait.Round(time.Millisecond), "err", res.err)
 		case failures == 0:
 			failures++
+			p.addDialFailure()
 			logger.Warn("peer unreachable; retrying with backoff", "after", wait.Round(time.Millisecond), "err", res.err)
 		default:
 			failures++
+			p.addDialFailure()
 			logger.Debug("peer still unreachable", "attempts", failures, "after", wait.Round(time.Millisecond), "err", res.err)
 		}
 		select {

@@ -49,6 +49,13 @@ type peerState struct {
 	synced      bool          // a session got as far as its gossip request
 	lastErr     string
 	nextAttempt time.Time
+	dials       int64 // dial attempts that never connected, in this run
+}
+
+func (p *peerState) addDialFailure() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dials++
 }
 
 func (p *peerState) isConnected() bool {

@@ -25,6 +25,8 @@ type PeerStatus struct {
 	Garbage     int64         `json:"messages_garbage"`
 	LastError   string        `json:"last_error,omitempty"`
 	NextAttempt time.Time     `json:"next_attempt,omitzero"` // when disconnected
+	// DialFailures counts the attempts of this run that never connected.
+	DialFailures int64 `json:"dial_failures"`
 }
 
 // UptimeRatio is Uptime/Observed, or 0 before the first connection.
@@ -48,6 +50,8 @@ func (d *Downloader) Status() []PeerStatus {
 			Uptime:    p.uptime,
 			Flaps:     p.flaps,
 			LastError: p.lastErr,
+
+			DialFailures: p.dials,
 		}
 		if p.connected {
 			s.Since = p.since
@@ -76,6 +80,7 @@ func (d *Downloader) Status() []PeerStatus {
 //	lnsync_download_peer_connected{peer}           1 while connected
 //	lnsync_download_peer_flaps_total{peer}         sessions ended (persisted)
 //	lnsync_download_peer_uptime_ratio{peer}        uptime over observed time
+//	lnsync_download_peer_dial_failures_total{peer} attempts that never connected
 //	lnsync_download_peer_messages_total{peer,verdict}  received, accepted, garbage
 func (d *Downloader) Register(reg prometheus.Registerer) error {
 	return reg.Register(&collector{d: d})
@@ -91,6 +96,7 @@ var (
 	descPeerConnected = prometheus.NewDesc("lnsync_download_peer_connected", "1 while the peer is connected.", []string{"peer"}, nil)
 	descPeerFlaps     = prometheus.NewDesc("lnsync_download_peer_flaps_total", "Connections to the peer that ended, over its recorded history.", []string{"peer"}, nil)
 	descPeerUptime    = prometheus.NewDesc("lnsync_download_peer_uptime_ratio", "Time connected over time observed, over the peer's recorded history.", []string{"peer"}, nil)
+	descPeerDials     = prometheus.NewDesc("lnsync_download_peer_dial_failures_total", "Attempts to reach the peer that never connected, since start.", []string{"peer"}, nil)
 	descPeerMessages  = prometheus.NewDesc("lnsync_download_peer_messages_total", "Gossip messages from the peer: received, accepted (new and valid) and garbage.", []string{"peer", "verdict"}, nil)
 )
 
@@ -99,7 +105,7 @@ type collector struct{ d *Downloader }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descConnected, descPeers, descPending, descChannels, descCaughtUp,
-		descPeerConnected, descPeerFlaps, descPeerUptime, descPeerMessages} {
+		descPeerConnected, descPeerFlaps, descPeerUptime, descPeerDials, descPeerMessages} {
 		ch <- d
 	}
 }
@@ -133,6 +139,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPeerConnected, b2f(s.Connected), s.PubKey)
 		counter(descPeerFlaps, float64(s.Flaps), s.PubKey)
 		gauge(descPeerUptime, s.UptimeRatio(), s.PubKey)
+		counter(descPeerDials, float64(s.DialFailures), s.PubKey)
 		counter(descPeerMessages, float64(s.Received), s.PubKey, "received")
 		counter(descPeerMessages, float64(s.Accepted), s.PubKey, "accepted")
 		counter(descPeerMessages, float64(s.Garbage), s.PubKey, "garbage")

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lnsync/lnsync/persistence"
@@ -145,8 +146,23 @@ type Index struct {
 	covered  time.Time // every row with seen < covered has been read
 	rows     int
 
-	interned map[string][]byte        // feature bit fields
-	addrs    map[string][]rgs.Address // address lists
+	interned map[string][]byte      // feature bit fields
+	addrs    map[string]addressList // address lists
+	trimmed  trimCounts             // what the RGS format could not carry
+}
+
+// addressList is a node_announcement's address field as the RGS format
+// carries it, and how many descriptors had to be dropped.
+type addressList struct {
+	list             []rgs.Address
+	tooLong, tooMany int
+}
+
+// trimCounts count the node_announcements whose addresses were trimmed to
+// fit a version 2 node entry, and the addresses dropped. Peers may announce
+// what the format cannot hold; a generation never fails for it.
+type trimCounts struct {
+	announcements, tooLong, tooMany atomic.Int64
 }
 
 // NewIndex returns an empty Index over src for the given chain. Call CatchUp
@@ -159,7 +175,7 @@ func NewIndex(src Source, chain [32]byte, logger *slog.Logger) *Index {
 		channels: make(map[uint64]*channel),
 		nodes:    make(map[rgs.NodeID]*node),
 		interned: make(map[string][]byte),
-		addrs:    make(map[string][]rgs.Address),
+		addrs:    make(map[string]addressList),
 	}
 }
 
@@ -239,7 +255,7 @@ func (x *Index) reset() {
 	x.channels = make(map[uint64]*channel)
 	x.nodes = make(map[rgs.NodeID]*node)
 	x.interned = make(map[string][]byte)
-	x.addrs = make(map[string][]rgs.Address)
+	x.addrs = make(map[string]addressList)
 	x.rows = 0
 }
 
@@ -322,16 +338,21 @@ func (x *Index) addNode(s *persistence.StoredNode) {
 		x.nodes[s.NodeID] = n
 	}
 	key := string(s.Addresses)
-	list, ok := x.addrs[key]
+	al, ok := x.addrs[key]
 	if !ok {
-		list = rgs.SplitAddresses(s.Addresses)
-		x.addrs[key] = list
+		al.list, al.tooLong, al.tooMany = rgs.FitAddresses(rgs.SplitAddresses(s.Addresses))
+		x.addrs[key] = al
+	}
+	if al.tooLong+al.tooMany > 0 {
+		x.trimmed.announcements.Add(1)
+		x.trimmed.tooLong.Add(int64(al.tooLong))
+		x.trimmed.tooMany.Add(int64(al.tooMany))
 	}
 	n.insert(nodeVersion{
 		seen:      s.Seen.UnixMicro(),
 		timestamp: s.Timestamp,
 		features:  x.intern(s.Features),
-		addresses: list,
+		addresses: al.list,
 		addrKey:   key,
 	})
 }

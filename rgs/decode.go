@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -639,4 +640,28 @@ func (f *File) Summary() string {
 	return fmt.Sprintf("rgs v%d %s timestamp %d (%s): %d nodes (%d with data), %d announcements, %d updates (%d full, %d incremental, %d reminders), %d bytes, %d trailing",
 		f.Version, chain, f.Timestamp, time.Unix(int64(f.Timestamp), 0).UTC().Format(time.RFC3339), len(f.Nodes), withData, len(f.Announcements),
 		len(f.Updates), full, incr, rem, f.Size, f.Trailing)
+}
+
+// FormatSCID writes a short channel id in BOLT 7's human form,
+// block x transaction index x output index (e.g. "800000x1234x1").
+func FormatSCID(scid uint64) string {
+	return fmt.Sprintf("%dx%dx%d", scid>>40, scid>>16&0xffffff, scid&0xffff)
+}
+
+// MarshalJSON adds the short channel id in its human form.
+func (a AnnouncementEntry) MarshalJSON() ([]byte, error) {
+	type plain AnnouncementEntry
+	return json.Marshal(struct {
+		plain
+		ShortChannelID string `json:"short_channel_id"`
+	}{plain(a), FormatSCID(a.SCID)})
+}
+
+// MarshalJSON adds the short channel id in its human form.
+func (u UpdateEntry) MarshalJSON() ([]byte, error) {
+	type plain UpdateEntry
+	return json.Marshal(struct {
+		plain
+		ShortChannelID string `json:"short_channel_id"`
+	}{plain(u), FormatSCID(u.SCID)})
 }

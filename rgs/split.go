@@ -1,5 +1,7 @@
 package rgs
 
+import "slices"
+
 // SplitAddresses splits a node_announcement's address field (the
 // concatenated descriptors, without the u16 length) into descriptors, in the
 // announced order, dropping exact duplicates. Parsing stops at a descriptor of
@@ -26,6 +28,33 @@ func SplitAddresses(b []byte) []Address {
 		b = b[n:]
 	}
 	return out
+}
+
+// MaxAddresses is the most addresses a version 2 node entry can carry, and
+// MaxAddressLen the longest descriptor (type byte included): both counts
+// are one byte in the format.
+const (
+	MaxAddresses  = 255
+	MaxAddressLen = 255
+)
+
+// FitAddresses returns the addresses of list that a version 2 node entry can
+// carry, in order: descriptors longer than MaxAddressLen (a DNS hostname of
+// more than 251 bytes) are dropped, and of the rest the first MaxAddresses
+// are kept, as the reference server does. It reports how many it dropped for
+// each reason. list is not modified; the result shares its elements.
+func FitAddresses(list []Address) (kept []Address, tooLong, beyondMax int) {
+	kept = list
+	tooLongAddr := func(a Address) bool { return len(a) > MaxAddressLen }
+	if slices.ContainsFunc(list, tooLongAddr) {
+		kept = slices.DeleteFunc(slices.Clone(list), tooLongAddr)
+		tooLong = len(list) - len(kept)
+	}
+	if len(kept) > MaxAddresses {
+		beyondMax = len(kept) - MaxAddresses
+		kept = kept[:MaxAddresses:MaxAddresses]
+	}
+	return kept, tooLong, beyondMax
 }
 
 // descriptorLen returns the length of the descriptor at the start of b, type

@@ -2,6 +2,7 @@ package rgs
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -52,5 +53,48 @@ func TestPolicyDiff(t *testing.T) {
 	}
 	if got := p.Diff(Policy{}); got != AllFields {
 		t.Errorf("Diff with zero policy = %#x, want all fields", got)
+	}
+}
+
+func TestFitAddresses(t *testing.T) {
+	ipv4 := func(i int) Address { return Address{AddrIPv4, 10, 0, byte(i >> 8), byte(i), 0x26, 0x07} }
+	host := func(n int) Address {
+		a := Address{AddrHostname, byte(n)}
+		a = append(a, bytes.Repeat([]byte{'a'}, n)...)
+		return append(a, 0x26, 0x07)
+	}
+	many := make([]Address, 300)
+	for i := range many {
+		many[i] = ipv4(i)
+	}
+	tests := []struct {
+		name               string
+		in                 []Address
+		want               []Address
+		tooLong, beyondMax int
+	}{
+		{"empty", []Address{}, []Address{}, 0, 0},
+		{"longest hostname that fits", []Address{host(251)}, []Address{host(251)}, 0, 0},
+		{"hostname one byte too long", []Address{ipv4(1), host(252), ipv4(2)}, []Address{ipv4(1), ipv4(2)}, 1, 0},
+		{"exactly 255", many[:255], many[:255], 0, 0},
+		{"300 addresses", many, many[:255], 0, 45},
+		{"both", append([]Address{host(255)}, many...), many[:255], 1, 45},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := slices.Clone(tt.in)
+			got, long, beyond := FitAddresses(tt.in)
+			if !slices.EqualFunc(got, tt.want, func(a, b Address) bool { return bytes.Equal(a, b) }) || long != tt.tooLong || beyond != tt.beyondMax {
+				t.Errorf("got %d addresses (%d too long, %d beyond 255), want %d (%d, %d)", len(got), long, beyond, len(tt.want), tt.tooLong, tt.beyondMax)
+			}
+			if !slices.EqualFunc(in, tt.in, func(a, b Address) bool { return bytes.Equal(a, b) }) {
+				t.Error("the input list was modified")
+			}
+			// What is kept always encodes in a version 2 node entry.
+			d := Delta{Nodes: []NodeDelta{{NodeID: nodeID(t, "031b84c5567b126440995d3ed5aaba0565d71e1834604819ff9c17f5e9d5dd078f"), HasAddresses: true, Addresses: got}}}
+			if _, err := d.Encode(Version2); err != nil {
+				t.Errorf("encode the kept addresses: %v", err)
+			}
+		})
 	}
 }

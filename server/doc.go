@@ -45,7 +45,8 @@
 //
 // /healthz is 200 while the process serves. /readyz is 200 only when the
 // Ready check passes, the downloader has caught up and the served generation
-// is younger than two intervals, else 503 with the reason. /v1/status is a
+// is younger than two intervals and holds channels (a client would get a
+// useful graph), else 503 with the reason. /v1/status is a
 // JSON summary: network, caught-up and ready state, connected peers, stored
 // message counts and the served generation. /metrics is Prometheus. All of
 // them are no-store; every route allows cross-origin GET.

@@ -43,6 +43,12 @@ type Options struct {
 	// DynamicConcurrency bounds dynamic computations in progress. Zero means
 	// 2.
 	DynamicConcurrency int
+	// PeerStates gives the per-peer part of /v1/status, marshalled as
+	// JSON; nil leaves it null.
+	PeerStates func() any
+	// Peers is how many peers are configured; zero adds the hint to /readyz
+	// that nothing is being collected.
+	Peers int
 	// CaughtUp reports whether the downloader has caught up with its peers;
 	// nil means it has (a database filled by import).
 	CaughtUp func() bool
@@ -197,8 +203,27 @@ func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
 		if age := now.Sub(g.Reference()); age >= 2*g.Interval() {
 			return false, fmt.Sprintf("newest snapshot is %s old (more than two intervals)", age.Round(time.Second))
 		}
+		if fullChannels(g) == 0 {
+			reason := fmt.Sprintf("the served snapshot (%s) holds no channels; the next is due at %s",
+				g.Reference().Format(time.RFC3339), g.Reference().Add(g.Interval()).Format(time.RFC3339))
+			if s.opts.Peers == 0 {
+				reason += "; no peers are configured (download.peers is empty): import gossip or configure peers"
+			}
+			return false, reason
+		}
 	}
 	return true, ""
+}
+
+// fullChannels is the channel count of g's full snapshot: what a new client
+// would get.
+func fullChannels(g *snapshot.Generation) int {
+	for _, f := range g.Manifest.Files {
+		if f.Kind == snapshot.KindFull {
+			return f.Announcements
+		}
+	}
+	return 0
 }
 
 // Error is an HTTP error with a status and a message safe to show clients.

@@ -34,14 +34,17 @@ type StatusSnapshot struct {
 // Status is the /v1/status document. Optional parts are null when their
 // provider is not configured.
 type Status struct {
-	Network        string          `json:"network"`
-	Now            time.Time       `json:"now"`
-	CaughtUp       bool            `json:"caught_up"`
-	Ready          bool            `json:"ready"`
-	NotReady       string          `json:"not_ready,omitempty"`
-	PeersConnected *int            `json:"peers_connected"`
-	Counts         *Counts         `json:"counts"`
-	Snapshot       *StatusSnapshot `json:"snapshot"`
+	Network        string    `json:"network"`
+	Now            time.Time `json:"now"`
+	CaughtUp       bool      `json:"caught_up"`
+	Ready          bool      `json:"ready"`
+	NotReady       string    `json:"not_ready,omitempty"`
+	PeersConnected *int      `json:"peers_connected"`
+	// Peers is each configured peer's state (connected since, messages,
+	// last error, dial failures), as the PeerStates provider gives it.
+	Peers    any             `json:"peers"`
+	Counts   *Counts         `json:"counts"`
+	Snapshot *StatusSnapshot `json:"snapshot"`
 }
 
 // countsCache keeps the last counts for CountsTTL so that /v1/status does
@@ -75,6 +78,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.PeersConnected != nil {
 		n := s.opts.PeersConnected()
 		st.PeersConnected = &n
+	}
+	if s.opts.PeerStates != nil {
+		st.Peers = s.opts.PeerStates()
 	}
 	if s.opts.Counts != nil {
 		c, err := s.counts.get(r.Context(), now, s.opts.Counts)

@@ -435,12 +435,23 @@ func TestReadyz(t *testing.T) {
 		{"database down", now, true, func(context.Context) (bool, string) { return false, "database unreachable" }, 503, "database"},
 		{"one interval old", now.Add(-3 * hour), true, nil, 200, ""},
 		{"two intervals old", now.Add(-6 * hour), true, nil, 503, "two intervals"},
+		{"empty graph", now, true, nil, 503, "holds no channels"},
+		{"empty graph without peers", now, true, nil, 503, "no peers are configured"},
 	}
-	src := newIndex(t)
+	// A history that is live at now, and one with nothing in it.
+	src := snapshottest.NewIndex(t, snapshottest.ScopedHistory(now))
+	empty := snapshottest.NewIndex(t, &snapshottest.History{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			caught := tt.caughtUp
-			f := newFixtureFrom(t, src, tt.r, server.Options{CaughtUp: func() bool { return caught }, Ready: tt.ready})
+			idx, peers := src, 1
+			if strings.HasPrefix(tt.name, "empty graph") {
+				idx = empty
+			}
+			if tt.name == "empty graph without peers" {
+				peers = 0
+			}
+			f := newFixtureFrom(t, idx, tt.r, server.Options{CaughtUp: func() bool { return caught }, Ready: tt.ready, Peers: peers})
 			resp := f.do(t, "GET", "/readyz", nil)
 			body := readAll(t, resp)
 			if resp.StatusCode != tt.want || !strings.Contains(string(body), tt.reason) {
@@ -454,6 +465,9 @@ func TestStatus(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, ref, server.Options{
 		Network: "mainnet", CaughtUp: func() bool { return true }, PeersConnected: func() int { return 4 },
+		PeerStates: func() any {
+			return []map[string]any{{"pubkey": "02aa", "connected": false, "dial_failures": 3, "last_error": "connection refused"}}
+		},
 		Counts: func(context.Context) (server.Counts, error) {
 			return server.Counts{ChannelAnnouncements: 10, ChannelUpdates: 20, NodeAnnouncements: 5, Peers: 4}, nil
 		},
@@ -475,6 +489,10 @@ func TestStatus(t *testing.T) {
 	}
 	if st.Ready || !strings.Contains(st.NotReady, "two intervals") {
 		t.Errorf("a generation from %s reported ready=%v (%s)", ref, st.Ready, st.NotReady)
+	}
+	peers, _ := st.Peers.([]any)
+	if len(peers) != 1 || peers[0].(map[string]any)["dial_failures"] != 3.0 || peers[0].(map[string]any)["last_error"] != "connection refused" {
+		t.Errorf("peer states %#v", st.Peers)
 	}
 }
 

@@ -41,7 +41,7 @@ a missing value as an empty field. Parquet (zstd, row groups of 65536 rows)
 writes received_at and seen as TIMESTAMP(MICROS, UTC), node_id and signed as
 raw bytes, scid as UINT64, msg_type and direction as INT16, and a missing
 value as null; timestamp stays the message's Unix seconds in both.`, stderr)
-	configPath := fs.String("config", "./config.toml", "configuration file")
+	configPath := fs.String("config", "", configUsage)
 	fromFlag := fs.String("from", "", "start of the window (inclusive)")
 	toFlag := fs.String("to", "", "end of the window (exclusive)")
 	format := fs.String("format", "csv", "output format: csv or parquet")

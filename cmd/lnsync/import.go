@@ -28,7 +28,7 @@ live peers. The clock of the time rules and the stored receive time come
 from the file: its receive-time records, or else the newest gossip
 timestamp read so far. Framing glitches are skipped and counted. Afterwards
 "lnsync snapshot -at TIME" builds snapshots as of any time the files cover.`, stderr)
-	configPath := fs.String("config", "./config.toml", "configuration file")
+	configPath := fs.String("config", "", configUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

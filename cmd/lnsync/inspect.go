@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +19,7 @@ import (
 const maxInspectSize = 64 << 20
 
 // cmdInspect implements `lnsync inspect [-config PATH] FILE|-`: it decodes an RGS
-// file (or stdin for "-"), prints its full content as indented JSON on stdout and
+// file (or stdin for "-"; gzip-compressed or not), prints its full content as indented JSON on stdout and
 // a one-line summary on stderr. -config is accepted for uniformity with the other
 // subcommands and ignored. With -h it prints usage and returns flag.ErrHelp.
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -25,7 +28,8 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.String("config", "", "config file (ignored by inspect)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lnsync inspect [-config PATH] FILE|-")
-		fmt.Fprintln(stderr, "Decodes a Rapid Gossip Sync file (v1 or v2; - reads stdin), prints its content as JSON")
+		fmt.Fprintln(stderr, "Decodes a Rapid Gossip Sync file (v1 or v2, plain or .gz; - reads stdin), prints its content")
+		fmt.Fprintln(stderr, "as JSON (short channel ids also as BLOCKxTXxOUT)")
 		fmt.Fprintln(stderr, "on stdout and a one-line summary on stderr.")
 		fs.PrintDefaults()
 	}
@@ -48,6 +52,18 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		defer f.Close()
 		in = f
+	}
+	br := bufio.NewReader(in)
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		// A gzip sibling, as lnsync publishes next to every file.
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("inspect: %s: %w", name, err)
+		}
+		defer zr.Close()
+		in = zr
+	} else {
+		in = br
 	}
 	b, err := io.ReadAll(io.LimitReader(in, maxInspectSize+1))
 	if err != nil {

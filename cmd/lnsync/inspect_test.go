@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,19 @@ import (
 
 func TestCmdInspect(t *testing.T) {
 	vectors := filepath.Join("..", "..", "rgs", "testdata", "vectors")
+	// A gzip sibling, as lnsync publishes next to every file.
+	plain, err := os.ReadFile(filepath.Join(vectors, "v1_valid_rgs_binary.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(plain)
+	zw.Close()
+	gzPath := filepath.Join(t.TempDir(), "full.bin.gz")
+	if err := os.WriteFile(gzPath, gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -26,6 +40,8 @@ func TestCmdInspect(t *testing.T) {
 	}{
 		{name: "v1 file", args: []string{filepath.Join(vectors, "v1_valid_rgs_binary.bin")}, wantJSON: true,
 			wantStderr: []string{"rgs v1 mainnet timestamp 1642291930 (2022-01-16T00:12:10Z)", "4 nodes", "2 announcements", "4 updates (4 full", "300 bytes"}},
+		{name: "gzip sibling", args: []string{gzPath}, wantJSON: true,
+			wantStderr: []string{"rgs v1 mainnet timestamp 1642291930", "4 updates (4 full", "300 bytes"}},
 		{name: "v2 with config flag", args: []string{"-config", "lnsync.toml", filepath.Join(vectors, "v2_additional_data_main.bin")}, wantJSON: true,
 			wantStderr: []string{"rgs v2 mainnet", "3 nodes (3 with data)", "23 trailing"}},
 		{name: "stdin", args: []string{"-"}, stdin: filepath.Join(vectors, "v1_incremental.bin"), wantJSON: true,
@@ -73,10 +89,11 @@ func TestCmdInspect(t *testing.T) {
 				Timestamp uint32            `json:"timestamp"`
 				Nodes     []json.RawMessage `json:"nodes"`
 				Updates   []struct {
-					SCID   uint64 `json:"scid"`
-					Flags  uint8  `json:"flags"`
-					Kind   string `json:"kind"`
-					Values struct {
+					SCID           uint64 `json:"scid"`
+					ShortChannelID string `json:"short_channel_id"`
+					Flags          uint8  `json:"flags"`
+					Kind           string `json:"kind"`
+					Values         struct {
 						HTLCMaximumMsat uint64 `json:"htlc_maximum_msat"`
 					} `json:"values"`
 				} `json:"updates"`
@@ -86,6 +103,9 @@ func TestCmdInspect(t *testing.T) {
 			}
 			if got.Version == 0 || got.Timestamp == 0 || len(got.Updates) == 0 {
 				t.Errorf("json content = %+v", got)
+			}
+			if tc.name == "v1 file" && got.Updates[0].ShortChannelID != "563648x539x0" {
+				t.Errorf("update scid %d shown as %q, want 563648x539x0", got.Updates[0].SCID, got.Updates[0].ShortChannelID)
 			}
 			if tc.name == "v1 file" && (got.Updates[0].SCID != 619737530008010752 || got.Updates[0].Flags != 0x3c ||
 				got.Updates[0].Kind != "full" || got.Updates[0].Values.HTLCMaximumMsat != 978679000) {

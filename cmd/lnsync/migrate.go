@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/lnsync/lnsync/config"
 	"github.com/lnsync/lnsync/persistence"
@@ -12,7 +13,7 @@ import (
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "Usage: lnsync migrate [-config PATH]\n\nApplies pending database migrations and exits. Running it again is a no-op.", stderr)
-	configPath := fs.String("config", "./config.toml", "configuration file")
+	configPath := fs.String("config", "", configUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,20 +34,34 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// loadConfig loads path with environment overrides.
+// defaultConfigPath is read when -config is not given and the file exists.
+const defaultConfigPath = "./config.toml"
+
+// configUsage documents every command's -config flag.
+const configUsage = "configuration file (default " + defaultConfigPath + " when it exists; without a file, the built-in defaults and LNSYNC_* environment variables)"
+
+// loadConfig loads path with environment overrides. An empty path means
+// defaultConfigPath if it exists, else no file: a deployment configured
+// only through the environment needs no flag.
 func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat(defaultConfigPath); err == nil {
+			path = defaultConfigPath
+		}
+	}
 	return config.Load(path, nil)
 }
 
 // openConfigured loads the configuration at path, builds the logger it asks
-// for and connects to its database. The caller closes the store.
+// for and connects to its database, waiting up to a minute for it to come
+// up (see openStoreWithRetry). The caller closes the store.
 func openConfigured(ctx context.Context, path string, stderr io.Writer) (config.Config, *slog.Logger, *persistence.Store, error) {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
 	logger := cfg.Logger(stderr)
-	store, err := openStore(ctx, cfg)
+	store, err := openStoreWithRetry(ctx, cfg, logger)
 	return cfg, logger, store, err
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"io"
 	"log/slog"
@@ -25,7 +26,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Runs lnsync: applies migrations, then collects gossip from the configured
 peers, computes snapshots on schedule and serves the HTTP API until SIGINT or
 SIGTERM.`, stderr)
-	configPath := fs.String("config", "./config.toml", "configuration file")
+	configPath := fs.String("config", "", configUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,6 +62,7 @@ SIGTERM.`, stderr)
 	defer writer.Stop()
 
 	index := lookup.NewIndex(store, cfg.ChainHash(), logger)
+	registry.MustRegister(index.Collector())
 	retention := persistence.NewRetentionJob(store, persistence.RetentionConfig{
 		History:  cfg.Retention.History.Std(),
 		Receipts: cfg.Retention.Receipts.Std(),
@@ -107,8 +109,10 @@ SIGTERM.`, stderr)
 		Snapshots:      catalog,
 		Dynamic:        index,
 		CaughtUp:       caughtUp,
+		Peers:          len(cfg.Download.Peers),
 		Network:        cfg.Network,
 		PeersConnected: downloader.ConnectedPeers,
+		PeerStates:     func() any { return downloader.Status() },
 		Counts: func(ctx context.Context) (server.Counts, error) {
 			c, err := store.Counts(ctx)
 			return server.Counts{ChannelAnnouncements: c.ChannelAnnouncements, ChannelUpdates: c.ChannelUpdates,
@@ -156,7 +160,8 @@ func openStoreWithRetry(ctx context.Context, cfg config.Config, logger *slog.Log
 		if err == nil {
 			return store, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		// Only an unreachable server is worth waiting for; a bad URL is not.
+		if !errors.Is(err, persistence.ErrUnavailable) || time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, err
 		}
 		logger.Warn("database not reachable yet; retrying", "err", err)

@@ -19,7 +19,7 @@ seconds or RFC 3339; default now) rounded down to the snapshot interval,
 publishes it atomically in the snapshot directory and exits. A running
 lnsync serve picks it up within a second. It refuses a reference time older
 than the published generation.`, stderr)
-	configPath := fs.String("config", "./config.toml", "configuration file")
+	configPath := fs.String("config", "", configUsage)
 	at := fs.String("at", "", "reference time: Unix seconds or RFC 3339 (default now)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
