@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(childArgs); args != "" {
 		os.Exit(runChild(strings.Split(args, "\n")))
 	}
+	// The tests configure lnsync through files and their own variables; a
+	// developer's LNSYNC_* overrides must not reach them.
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "LNSYNC_") && !strings.HasPrefix(name, "LNSYNC_TEST_") &&
+			name != "LNSYNC_PG_BINDIR" && name != "LNSYNC_REGTEST_BIN" {
+			os.Unsetenv(name)
+		}
+	}
 	os.Exit(m.Run())
 }
 

@@ -77,6 +77,7 @@ func TestParseTime(t *testing.T) {
 // history with `lnsync import`, then checks what an ldk-node client ends up
 // with against the stored truth (see ldkNodeSync).
 func TestSnapshotEndToEndImport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	topo, err := gen.LoadTopology(ctx, datasetsDir, "2024", false)
 	if err != nil {
@@ -134,6 +135,7 @@ func TestSnapshotEndToEndImport(t *testing.T) {
 // through the Writer, with frequent fee, limit and disable changes and node
 // address changes, and also checks node addresses in version 2.
 func TestSnapshotEndToEndSynthetic(t *testing.T) {
+	t.Parallel()
 	dbURL := persistencetest.NewMigratedDatabase(t)
 	store := persistencetest.OpenMigrated(t, dbURL)
 	logger := persistencetest.Logger(t)
@@ -202,8 +204,6 @@ func newEndToEnd(t *testing.T, dbURL string) *endToEnd {
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("LNSYNC_DATABASE_URL", "")
-	t.Setenv("LNSYNC_SNAPSHOT_DIR", "")
 	logger := persistencetest.Logger(t)
 	cat := snapshot.NewCatalog(dir, 0, logger)
 	srv := server.New(server.Options{Listen: "127.0.0.1:0", Registry: prometheus.NewRegistry(), Logger: logger, Snapshots: cat})
