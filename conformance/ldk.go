@@ -49,8 +49,12 @@ type Run struct {
 	Now uint64
 	// Nows, when set, gives each file its own current time (a client applying
 	// files as they arrive); it must have one entry per file.
-	Nows  []uint64
-	Files [][]byte
+	Nows []uint64
+	// PruneAt, when set, has the client prune stale channels at this time
+	// after applying the files, as an LDK node's background processor does
+	// hourly between two syncs.
+	PruneAt uint64
+	Files   [][]byte
 }
 
 // Result is the client's answer for one file.
@@ -217,6 +221,7 @@ func ApplyLDKRuns(ctx context.Context, runs []Run) ([]*Graph, error) {
 		Network string   `json:"network"`
 		Now     string   `json:"now"`
 		Nows    []string `json:"nows,omitempty"`
+		PruneAt string   `json:"prune_at,omitempty"`
 		Files   []string `json:"files"`
 	}
 	in := struct {
@@ -229,6 +234,9 @@ func ApplyLDKRuns(ctx context.Context, runs []Run) ([]*Graph, error) {
 		wr := wireRun{Network: string(r.Network), Now: strconv.FormatUint(r.Now, 10), Files: []string{}}
 		for _, n := range r.Nows {
 			wr.Nows = append(wr.Nows, strconv.FormatUint(n, 10))
+		}
+		if r.PruneAt != 0 {
+			wr.PruneAt = strconv.FormatUint(r.PruneAt, 10)
 		}
 		for _, f := range r.Files {
 			wr.Files = append(wr.Files, base64.StdEncoding.EncodeToString(f))

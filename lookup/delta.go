@@ -25,6 +25,13 @@ const (
 	// ReminderPeriod is the spacing of bucket due times, aligned to the Unix
 	// epoch.
 	ReminderPeriod = 6 * time.Hour
+	// ClientRecordLife is how long an LDK client keeps what a file told it
+	// without a newer word: it backdates everything by 7 days and prunes
+	// what is 14 days old, every hour, also between syncs.
+	ClientRecordLife = 7 * 24 * time.Hour
+	// ReminderSlack is how much later than its usual cadence a client may
+	// sync again without losing channels to pruning: one grid step.
+	ReminderSlack = 3 * time.Hour
 )
 
 // DeltaStats counts what a delta holds and what it left out.
@@ -240,9 +247,17 @@ func BucketsDue(last, ref time.Time) [ReminderBuckets]bool {
 	return dueBuckets(l, ref.UnixMicro())
 }
 
-// dueBuckets reports which buckets fell due in (l, c] (microseconds). Bucket
-// b is due at every k*ReminderPeriod with k mod ReminderBuckets == b. A full
-// delta (l == 0) needs no reminders.
+// dueBuckets reports which buckets need reminders in the delta (l, c]
+// (microseconds). Bucket b is due at every k*ReminderPeriod with
+// k mod ReminderBuckets == b, and is reminded when a due time falls in
+// (l, c]. It is also reminded when its last due time D at or before l
+// could leave the client without it before its next sync: a client keeps
+// what a file told it until the file's header plus ClientRecordLife, it may
+// have received the previous reminder as early as D, and it is assumed to
+// sync again after as long as it waited this time (c - l), give or take
+// ReminderSlack. Without this, a client syncing every 45 h or 4 days
+// prunes channels between two syncs that no later delta re-announces. A
+// full delta (l == 0) needs no reminders.
 func dueBuckets(l, c int64) [ReminderBuckets]bool {
 	var due [ReminderBuckets]bool
 	if l <= 0 {
@@ -253,6 +268,13 @@ func dueBuckets(l, c int64) [ReminderBuckets]bool {
 	last := c / period    // last due time at or before c
 	for k := first; k <= last && k < first+ReminderBuckets; k++ {
 		due[k%ReminderBuckets] = true
+	}
+	// Due times at or before l, newest first, back one whole cycle.
+	nextSync := c + (c - l) + ReminderSlack.Microseconds()
+	for k := first - 1; k >= first-ReminderBuckets && k >= 0; k-- {
+		if k*period+ClientRecordLife.Microseconds() <= nextSync {
+			due[k%ReminderBuckets] = true
+		}
 	}
 	return due
 }

@@ -27,7 +27,11 @@ func TestBucketsDue(t *testing.T) {
 		{"3h ending on a 6h boundary", epoch.Add(-3 * hour), epoch, 1},
 		{"3h ending between boundaries", epoch, epoch.Add(3 * hour), 0},
 		{"24h", epoch.Add(-day), epoch, 4},
-		{"48h", epoch.Add(-2 * day), epoch, 8},
+		// 8 due in the window, and the 4 whose last reminder may expire on
+		// the client (7 days after it) before a sync 48 h (+3 h) later.
+		{"48h", epoch.Add(-2 * day), epoch, 12},
+		{"45h", epoch.Add(-45 * hour), epoch, 12},
+		{"96h", epoch.Add(-96 * hour), epoch, 24},
 		{"6 days", epoch.Add(-6 * day), epoch, 24},
 		{"20 days", epoch.Add(-20 * day), epoch, 24},
 	}

@@ -146,11 +146,16 @@ func withoutTimes(g *conformance.Graph) *conformance.Graph {
 }
 
 // TestLongRunClientsConverge replays three weeks of an evolving network to LDK
-// clients syncing every 3 h, 24 h, 48 h and 6 days (each starting from a full
-// snapshot after the first nine days, applying every delta with the real clock of
-// its sync). Each ends with exactly the graph of a client that applies one
-// full snapshot at the end, and at every daily checkpoint no channel that is
-// live on the server is missing from the client.
+// clients syncing every 1 h, 3 h, 24 h, 45 h, 48 h, 87 h, 90 h, 96 h, 6, 7,
+// 10 and 14 days (each starting from a full snapshot, applying every delta
+// with the real clock of its sync). Each ends with exactly the graph of a
+// client that applies one full snapshot at the end; at every daily
+// checkpoint (and every sync of the slower clients) no channel that is live
+// on the server is missing from the client; and for every cadence up to 7
+// days, a client that prunes just before its next sync, as LDK's background
+// processor does every hour, has lost no channel that is live on the server
+// at both syncs. (Beyond 7 days a client outlives everything it was told:
+// LDK backdates RGS data by 7 days and prunes it at 14.)
 func TestLongRunClientsConverge(t *testing.T) {
 	f := newFixture(t)
 	start := epoch
@@ -182,25 +187,46 @@ func TestLongRunClientsConverge(t *testing.T) {
 		cadence time.Duration
 		version int
 	}
-	clients := []client{{"3h-v2", 3 * hour, 2}, {"24h-v2", day, 2}, {"48h-v2", 2 * day, 2}, {"6d-v2", 6 * day, 2}, {"24h-v1", day, 1}}
+	clients := []client{{"1h-v2", hour, 2}, {"3h-v2", 3 * hour, 2}, {"24h-v2", day, 2}, {"45h-v2", 45 * hour, 2}, {"48h-v2", 2 * day, 2},
+		{"87h-v2", 87 * hour, 2}, {"90h-v2", 90 * hour, 2}, {"96h-v2", 96 * hour, 2}, {"6d-v2", 6 * day, 2}, {"7d-v2", 7 * day, 2},
+		{"10d-v2", 10 * day, 2}, {"14d-v2", 14 * day, 2}, {"24h-v1", day, 1}}
 	var runs []conformance.Run
 	type check struct {
 		client string
 		at     time.Time
+		// next, when set, makes this a check between two syncs: the client
+		// applied the files up to at and pruned just before next, as LDK's
+		// background processor does every hour. Every channel live on the
+		// server at both at and next must still be there.
+		next time.Time
 	}
 	var checks []check
 	for _, c := range clients {
-		first := end.Add(-12 * day)
+		// Start from a full snapshot about 12 days before the end (2 days for
+		// the hourly client, whose every file is applied anew at each
+		// checkpoint), so that the last sync falls exactly on the end.
+		span := 12 * day
+		if c.cadence < 3*hour {
+			span = 2 * day
+		}
+		first := end.Add(-max(1, span/c.cadence) * c.cadence)
 		files := [][]byte{encode(time.Time{}, first, c.version)}
 		nows := []uint64{applyAt(first)}
 		last := first
 		for ref := first.Add(c.cadence); !ref.After(end); ref = ref.Add(c.cadence) {
+			if c.cadence > 3*hour && c.cadence <= 7*day && !ref.Before(end.Add(-2*c.cadence)) {
+				// Just before one of the last two syncs, with the files so
+				// far (each such run costs LDK about half a second).
+				runs = append(runs, conformance.Run{Network: conformance.Mainnet, Nows: append([]uint64(nil), nows...),
+					Files: append([][]byte(nil), files...), PruneAt: uint64(ref.Add(-time.Minute).Unix())})
+				checks = append(checks, check{c.name, last, ref})
+			}
 			files = append(files, encode(last, ref, c.version))
 			nows = append(nows, applyAt(ref))
 			last = ref
-			if ref.Sub(first)%day == 0 || ref.Equal(end) {
+			if ref.Sub(first)%day == 0 || c.cadence > day || ref.Equal(end) {
 				runs = append(runs, conformance.Run{Network: conformance.Mainnet, Nows: append([]uint64(nil), nows...), Files: append([][]byte(nil), files...)})
-				checks = append(checks, check{c.name, ref})
+				checks = append(checks, check{client: c.name, at: ref})
 			}
 		}
 		if !last.Equal(end) {
@@ -210,9 +236,11 @@ func TestLongRunClientsConverge(t *testing.T) {
 	// Truth at every checkpoint: one full snapshot applied to a fresh client.
 	truthAt := map[time.Time]int{}
 	for _, ck := range checks {
-		if _, ok := truthAt[ck.at]; !ok {
-			truthAt[ck.at] = len(runs)
-			runs = append(runs, conformance.Run{Network: conformance.Mainnet, Now: applyAt(ck.at), Files: [][]byte{encode(time.Time{}, ck.at, 2)}})
+		for _, at := range []time.Time{ck.at, ck.next} {
+			if _, ok := truthAt[at]; !ok && !at.IsZero() {
+				truthAt[at] = len(runs)
+				runs = append(runs, conformance.Run{Network: conformance.Mainnet, Now: applyAt(at), Files: [][]byte{encode(time.Time{}, at, 2)}})
+			}
 		}
 	}
 	graphs, err := conformance.ApplyLDKRuns(ctx, runs)
@@ -232,6 +260,18 @@ func TestLongRunClientsConverge(t *testing.T) {
 		have := map[uint64]bool{}
 		for _, c := range got.Channels {
 			have[c.SCID] = true
+		}
+		if !ck.next.IsZero() {
+			stillLive := map[uint64]bool{}
+			for _, c := range graphs[truthAt[ck.next]].Channels {
+				stillLive[c.SCID] = true
+			}
+			for _, c := range want.Channels {
+				if stillLive[c.SCID] && !have[c.SCID] {
+					t.Errorf("%s synced at %v: live channel %d pruned before the next sync at %v", ck.client, ck.at, c.SCID, ck.next)
+				}
+			}
+			continue
 		}
 		for _, c := range want.Channels {
 			if !have[c.SCID] {

@@ -6,6 +6,9 @@
 //   {"runs": [{"network": "mainnet"|"testnet"|"regtest"|"signet",
 //              "now": "<unix seconds as decimal string, 0 = no current time>",
 //              "nows": ["<unix seconds>", ...]   (optional: one per file, overrides now),
+//              "prune_at": "<unix seconds>"      (optional: prune stale channels at this
+//                                                 time after the files, as LDK's background
+//                                                 processor does between syncs),
 //              "files": ["<base64>", ...]}, ...]}
 //
 // Output (stdout, one JSON document; keys and arrays in a fixed order):
@@ -151,6 +154,10 @@ function applyRun(run) {
       }
       results.push({ ok: false, error: msg });
     }
+  }
+
+  if (run.prune_at) {
+    graph.remove_stale_channels_and_tracking_with_time(BigInt(run.prune_at));
   }
 
   const lastOpt = graph.get_last_rapid_gossip_sync_timestamp();
