@@ -271,13 +271,15 @@ func TestMaxIncrementalScope(t *testing.T) {
 }
 
 func TestDurationText(t *testing.T) {
-	for in, want := range map[string]time.Duration{"3h": 3 * time.Hour, "14d": 14 * 24 * time.Hour, "200ms": 200 * time.Millisecond} {
+	for in, want := range map[string]time.Duration{"3h": 3 * time.Hour, "14d": 14 * 24 * time.Hour, "200ms": 200 * time.Millisecond,
+		"106751d": 106751 * 24 * time.Hour} {
 		var d Duration
 		if err := d.UnmarshalText([]byte(in)); err != nil || d.Std() != want {
 			t.Errorf("%q -> %v, %v; want %v", in, d, err, want)
 		}
 	}
-	for _, bad := range []string{"", "d", "-1d", "3x", "1.5d"} {
+	// 213504d and 213539d used to wrap around to 25 m 26 s and 35 days.
+	for _, bad := range []string{"", "d", "-1d", "3x", "1.5d", "106752d", "213504d", "213539d", "2147483647d"} {
 		var d Duration
 		if err := d.UnmarshalText([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)

@@ -37,12 +37,19 @@ func (d *Duration) UnmarshalText(text []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// maxDays is the longest duration in days that time.Duration can hold.
+const maxDays = int64(1<<63-1) / int64(24*time.Hour)
+
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseInt(days, 10, 32)
 		if err != nil || n < 0 {
 			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		// time.Duration holds about 106,751 days; more would wrap around.
+		if n > maxDays {
+			return 0, fmt.Errorf("invalid duration %q: at most %dd", s, maxDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}

@@ -109,7 +109,9 @@ func New(opts Options) *Server {
 	s.router.Get("/readyz", s.handle(s.readyz))
 	s.router.Get("/v1/status", s.handle(s.status))
 	s.routeSync()
-	s.router.Handle("/metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})
+	s.router.Get("/metrics", metrics.ServeHTTP)
+	s.router.Head("/metrics", metrics.ServeHTTP)
 	s.router.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, "no such resource")
 	}))

@@ -499,6 +499,14 @@ func TestStatus(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, ref, server.Options{})
+	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS"} {
+		if resp := f.do(t, m, "/metrics", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s /metrics: %d, want 405", m, resp.StatusCode)
+		}
+	}
+	if resp := f.do(t, "HEAD", "/metrics", nil); resp.StatusCode != 200 {
+		t.Errorf("HEAD /metrics: %d", resp.StatusCode)
+	}
 	f.do(t, "GET", "/snapshot/0", nil)
 	f.do(t, "GET", "/snapshot/nope", nil)
 	body := string(readAll(t, f.do(t, "GET", "/metrics", nil)))

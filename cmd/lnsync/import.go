@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -72,8 +73,25 @@ timestamp read so far. Framing glitches are skipped and counted. Afterwards
 		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
 	}
 	fmt.Fprintf(stdout, "verdicts: %s\n", strings.Join(parts, " "))
+	// Stored or already stored: anything else means the input was not the
+	// gossip it was meant to be.
+	var usable int64
+	for _, k := range []download.Kind{download.KindChannelAnnouncement, download.KindChannelUpdate, download.KindNodeAnnouncement} {
+		usable += v.Get(k, download.ReasonOK) + v.Get(k, download.ReasonDuplicate)
+	}
+	if usable == 0 {
+		var read int64
+		for _, f := range rep.Files {
+			read += f.Stats.Messages
+		}
+		return fmt.Errorf("%w: %d messages read from %d files, none valid (verdicts above); nothing was stored",
+			errNothingImported, read, len(rep.Files))
+	}
 	return nil
 }
+
+// errNothingImported is the import of files that hold no valid gossip.
+var errNothingImported = errors.New("nothing to import")
 
 // openGossipFile opens path, "-" for stdin, decompressing .gz files.
 func openGossipFile(path string) (io.ReadCloser, error) {

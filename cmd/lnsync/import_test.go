@@ -116,6 +116,13 @@ func TestCmdImport(t *testing.T) {
 	if err := os.WriteFile(compressed, gz.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A GSP file whose one record is a channel_update with a bad signature
+	// and no channel: it parses, but holds nothing valid.
+	junk := filepath.Join(dir, "junk.gsp")
+	bad := append([]byte{0x01, 0x02}, bytes.Repeat([]byte{0x42}, 136)...)
+	if err := os.WriteFile(junk, append([]byte{'G', 'S', 'P', 1, byte(len(bad))}, bad...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte("network = \"mainnet\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -130,6 +137,7 @@ func TestCmdImport(t *testing.T) {
 	}{
 		{name: "no files", args: []string{"-config", cfgPath}, wantErr: errUsage},
 		{name: "missing file", args: []string{"-config", cfgPath, filepath.Join(dir, "nope.gsp")}, wantErr: os.ErrNotExist},
+		{name: "junk", args: []string{"-config", cfgPath, junk}, wantErr: errNothingImported},
 		{
 			name: "slice of the capture", args: []string{"-config", cfgPath, plain},
 			wantStdout: []string{
