@@ -411,3 +411,15 @@ func (x *Index) Prune(cutoff time.Time) (versions, channels int) {
 	x.rows -= versions + channels // a dropped channel takes its announcement row along
 	return versions, channels
 }
+
+// SetFunding records a channel's funding amount learnt after its
+// announcement was read (see download.FundingBackfill); later deltas carry
+// it as the version 2 capacity. An unknown scid is ignored: the amount is
+// stored, and the Index reads it with the announcement.
+func (x *Index) SetFunding(scid, sats uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if c := x.channels[scid]; c != nil {
+		c.fundingSats, c.fundingKnown = sats, true
+	}
+}

@@ -3,6 +3,7 @@ package lookup_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -94,5 +95,27 @@ func TestOversizedNodeAnnouncementsAreTrimmed(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+}
+
+// A funding amount learnt after the announcement was read reaches the next
+// version 2 delta as the channel's capacity.
+func TestSetFundingReachesDeltas(t *testing.T) {
+	f := newFixture(t)
+	seen := epoch.Add(-2 * hour)
+	id := scid(800100, 1)
+	f.announce(id, 1, 2, seen)
+	for dir := range uint8(2) {
+		f.update(id, upd{dir: dir, ts: seen, seen: seen, fee: 1, ppm: 10})
+	}
+	d, _ := f.delta(time.Time{}, epoch)
+	if len(d.Announcements) != 1 || d.Announcements[0].FundingKnown {
+		t.Fatalf("before: %+v", d.Announcements)
+	}
+	f.index.SetFunding(id, 1_500_000)
+	f.index.SetFunding(scid(1, 1), 7) // unknown: ignored
+	d, _ = f.delta(time.Time{}, epoch)
+	if a := d.Announcements[0]; !a.FundingKnown || a.FundingSats != 1_500_000 {
+		t.Errorf("after SetFunding: %+v", a)
 	}
 }

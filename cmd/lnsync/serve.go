@@ -80,6 +80,14 @@ SIGTERM.`, stderr)
 	}
 	defer downloader.Stop() // before writer.Stop, deferred earlier
 
+	if cfg.Download.BitcoindREST != "" {
+		backfill := download.NewFundingBackfill(download.FundingBackfillConfig{REST: cfg.Download.BitcoindREST}, store, index.SetFunding, logger)
+		if err := backfill.Start(ctx); err != nil {
+			return err
+		}
+		defer backfill.Stop()
+	}
+
 	caughtUp := func() bool { return len(cfg.Download.Peers) == 0 || downloader.CaughtUp() }
 	sched, err := snapshot.New(snapshot.Config{
 		Directory: cfg.Snapshot.Directory,
