@@ -136,7 +136,9 @@
 // block, cached for the last few heights and fetched one at a time. Like the
 // reference, spentness is not checked. An endpoint that cannot answer does
 // not make a valid announcement invalid: it is stored with an unknown
-// capacity and a warning, and not retried.
+// capacity and a warning. FundingBackfill later fills in the amounts of
+// such channels (and of imported ones) in rounds, retrying what the chain
+// could not confirm yet; it never guesses one.
 // The check runs inside a signature worker, so a slow endpoint slows
 // validation rather than growing memory.
 //
