@@ -155,7 +155,11 @@ func TestDeterminism(t *testing.T) {
 	}
 	gen := func(seed uint64, workers int) map[string][]byte {
 		t.Helper()
-		p := Params{Seed: seed, Channels: 300, Days: 1, Start: DefaultStart, Chain: Chains["mainnet"], Workers: workers}
+		channels := 300
+		if raceDetector {
+			channels = 100
+		}
+		p := Params{Seed: seed, Channels: channels, Days: 1, Start: DefaultStart, Chain: Chains["mainnet"], Workers: workers}
 		n, err := Build(t0, sf, nf, p)
 		if err != nil {
 			t.Fatal(err)
