@@ -83,7 +83,8 @@ tree-check:
 # TestDeterminism, runs under the detector), the benchmark harness and
 # lnsync-bench (drivers of product code that is raced in its own packages),
 # and sketch's decoding sweeps (no goroutines). Everything else runs under
-# the detector.
+# the detector. The three runs go on at once (the race run often waits on
+# lnd, Node and Postgres); their outputs are printed one after the other.
 FULL_SPEED := ./bench/gen ./bench/harness ./bench/cmd/lnsync-bench ./sketch
 FULL_SPEED_RE := /(bench/gen|bench/harness|bench/cmd/lnsync-bench|sketch)$$
 
@@ -92,10 +93,14 @@ test: test-deps lint
 	export LNSYNC_TEST_DATABASE_URL=$$admin; \
 	export LNSYNC_PG_BINDIR=$$(scripts/pg.sh bindir); \
 	export LNSYNC_REGTEST_BIN=$$(scripts/regtest-bins.sh); \
-	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -E -v '$(FULL_SPEED_RE)'); \
-	$(GO) test -race -count=1 -run '^TestDeterminism$$' ./bench/gen & determinism=$$!; \
-	$(GO) test -count=1 -timeout 20m $(FULL_SPEED); \
-	wait $$determinism; \
+	out=$$(mktemp -d); status=0; \
+	$(GO) test -count=1 -timeout 20m $(FULL_SPEED) >$$out/full 2>&1 & full=$$!; \
+	$(GO) test -race -count=1 -run '^TestDeterminism$$' ./bench/gen >$$out/determinism 2>&1 & determinism=$$!; \
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -E -v '$(FULL_SPEED_RE)') || status=$$?; \
+	wait $$full || status=1; cat $$out/full; \
+	wait $$determinism || status=1; cat $$out/determinism; \
+	rm -rf $$out; \
+	if [ $$status -ne 0 ]; then echo "tests failed"; exit 1; fi; \
 	echo "tests passed. Left running for the next run: the private Postgres, $$(scripts/pg.sh status); make pg-stop stops it."
 
 # One command, one table: see scripts/bench.sh and the README's Benchmarks.
