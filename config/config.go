@@ -46,16 +46,16 @@ type Database struct {
 	// URL is a libpq-style connection string or postgres:// URL. Default empty:
 	// it must come from the file or LNSYNC_DATABASE_URL.
 	URL string `toml:"url"`
-	// MaxConns caps the connection pool. Default 8.
+	// MaxConns caps the connection pool: 2 to 1000. Default 8.
 	MaxConns int32 `toml:"max_conns"`
 	// WriteQueue is how many accepted messages may wait for the writer before
-	// senders block (back-pressure). Default 50000.
+	// senders block (back-pressure): 1 to 2,000,000. Default 50000.
 	WriteQueue int `toml:"write_queue"`
-	// WriteBatch is the most rows the writer commits in one transaction.
-	// Default 5000.
+	// WriteBatch is the most rows the writer commits in one transaction:
+	// 1 to 100,000. Default 5000.
 	WriteBatch int `toml:"write_batch"`
-	// FlushInterval is the longest a message waits in a partial batch.
-	// Default "200ms".
+	// FlushInterval is the longest a message waits in a partial batch:
+	// positive, at most 1m. Default "200ms".
 	FlushInterval Duration `toml:"flush_interval"`
 }
 
@@ -68,7 +68,7 @@ type Download struct {
 	Peers []string `toml:"peers"`
 	// FullSyncPeers is how many peers, the first ones listed, are asked for
 	// the full two-week gossip dump on first connection; the others only for
-	// the last RecentWindow. At least 1. Default 5.
+	// the last RecentWindow. 1 to 1000. Default 5.
 	FullSyncPeers int `toml:"full_sync_peers"`
 	// RecentWindow is how far back the other peers, and every peer
 	// reconnecting (from the newest stored timestamp), are asked for gossip.
@@ -78,23 +78,25 @@ type Download struct {
 	// (with jitter) up to BackoffMax. Positive. Default "5s".
 	BackoffMin Duration `toml:"backoff_min"`
 	// BackoffMax caps the reconnection wait; a peer disconnected for sending
-	// garbage waits this long. At least BackoffMin. Default "5m".
+	// garbage waits this long. At least BackoffMin, at most 1d. Default "5m".
 	BackoffMax Duration `toml:"backoff_max"`
 	// GarbageLimit is how many invalid messages (bad signature, wrong chain,
 	// malformed, unknown type …) one connection may deliver before it is
-	// closed. At least 1. Default 100.
+	// closed. 1 to 1,000,000. Default 100.
 	GarbageLimit int `toml:"garbage_limit"`
 	// PendingMax bounds how many channel updates and node announcements may
-	// wait for the announcement of their channel. At least 1. Default 10000.
+	// wait for the announcement of their channel. 1 to 1,000,000. Default
+	// 10000.
 	PendingMax int `toml:"pending_max"`
 	// PendingTimeout is how long such a message waits before it is dropped.
-	// Positive. Default "2m".
+	// Positive, at most 1h. Default "2m".
 	PendingTimeout Duration `toml:"pending_timeout"`
 	// BitcoindREST is the base URL of a bitcoind REST interface (bitcoind
 	// -rest), e.g. "http://127.0.0.1:8332/rest". When set, each channel
 	// announcement's funding output is checked on chain and its amount stored
-	// as the channel capacity (which caps htlc_maximum_msat). Default empty:
-	// no check.
+	// as the channel capacity (which caps htlc_maximum_msat), and channels
+	// stored without one are back-filled. Default empty: no check, no
+	// capacity served.
 	BitcoindREST string `toml:"bitcoind_rest"`
 }
 
@@ -110,7 +112,8 @@ type Snapshot struct {
 
 // HTTP configures the API server.
 type HTTP struct {
-	// Listen is the TCP address the server binds. Default "127.0.0.1:8080".
+	// Listen is the TCP address the server binds, host:port with a port
+	// from 0 (any free one) to 65535. Default "127.0.0.1:8080".
 	Listen string `toml:"listen"`
 }
 
@@ -143,10 +146,10 @@ type Reconcile struct {
 	// MaxWindow. Positive. Default "24h".
 	MaxEstimateWindow Duration `toml:"max_estimate_window"`
 	// MaxReceipts is the most receipts one request loads into memory, 16
-	// bytes each while loading. At least 1. Default 30000000.
+	// bytes each while loading. 1 to 100,000,000. Default 30000000.
 	MaxReceipts int `toml:"max_receipts"`
 	// MaxRounds is the most (peer, round) pairs one estimate request
-	// computes, summed over a sweep. At least 1. Default 5000000.
+	// computes, summed over a sweep. 1 to 100,000,000. Default 5000000.
 	MaxRounds int `toml:"max_rounds"`
 	// MaxVerifyRounds is the most rounds one request builds real sketches
 	// for (about 20 ms each). At least 1 and at most MaxRounds. Default 2000.
@@ -353,17 +356,18 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return &Error{Key: "log_format", Value: c.LogFormat, Msg: "want text or json"}
 	}
-	if c.Database.MaxConns < 2 {
-		return &Error{Key: "database.max_conns", Value: strconv.Itoa(int(c.Database.MaxConns)), Msg: "want at least 2"}
+	if err := intIn("database.max_conns", int(c.Database.MaxConns), 2, 1000); err != nil {
+		return err
 	}
-	if c.Database.WriteQueue < 1 {
-		return &Error{Key: "database.write_queue", Value: strconv.Itoa(c.Database.WriteQueue), Msg: "want at least 1"}
+	// About 1 GB of queued messages at the most.
+	if err := intIn("database.write_queue", c.Database.WriteQueue, 1, 2_000_000); err != nil {
+		return err
 	}
-	if c.Database.WriteBatch < 1 {
-		return &Error{Key: "database.write_batch", Value: strconv.Itoa(c.Database.WriteBatch), Msg: "want at least 1"}
+	if err := intIn("database.write_batch", c.Database.WriteBatch, 1, 100_000); err != nil {
+		return err
 	}
-	if c.Database.FlushInterval <= 0 {
-		return &Error{Key: "database.flush_interval", Value: c.Database.FlushInterval.String(), Msg: "want a positive duration"}
+	if err := durationIn("database.flush_interval", c.Database.FlushInterval, 0, time.Minute); err != nil {
+		return err
 	}
 	mainnet := slices.Equal(DefaultPeers(c.Network), MainnetSeeds)
 	for i, p := range c.Download.Peers {
@@ -385,8 +389,10 @@ func (c *Config) Validate() error {
 	if c.Snapshot.Directory == "" {
 		return &Error{Key: "snapshot.directory", Msg: "must not be empty"}
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		return &Error{Key: "http.listen", Value: c.HTTP.Listen, Msg: "want host:port"}
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return &Error{Key: "http.listen", Value: c.HTTP.Listen, Msg: "want a port from 0 (any free one) to 65535"}
 	}
 	if min := MaxIncrementalScope(iv); c.Retention.History.Std() < min {
 		return &Error{Key: "retention.history", Value: c.Retention.History.String(),
@@ -404,26 +410,44 @@ func (c *Config) Validate() error {
 func (d *Download) validate() error {
 	itoa := strconv.Itoa
 	switch {
-	case d.FullSyncPeers < 1:
-		return &Error{Key: "download.full_sync_peers", Value: itoa(d.FullSyncPeers), Msg: "want at least 1"}
+	case d.FullSyncPeers < 1 || d.FullSyncPeers > 1000:
+		return &Error{Key: "download.full_sync_peers", Value: itoa(d.FullSyncPeers), Msg: "want from 1 to 1000"}
 	case d.RecentWindow.Std() < time.Minute || d.RecentWindow.Std() > 14*24*time.Hour:
 		return &Error{Key: "download.recent_window", Value: d.RecentWindow.String(), Msg: "want between 1m and 14d"}
 	case d.BackoffMin <= 0:
 		return &Error{Key: "download.backoff_min", Value: d.BackoffMin.String(), Msg: "want a positive duration"}
 	case d.BackoffMax < d.BackoffMin:
 		return &Error{Key: "download.backoff_max", Value: d.BackoffMax.String(), Msg: "want at least download.backoff_min (" + d.BackoffMin.String() + ")"}
-	case d.GarbageLimit < 1:
-		return &Error{Key: "download.garbage_limit", Value: itoa(d.GarbageLimit), Msg: "want at least 1"}
-	case d.PendingMax < 1:
-		return &Error{Key: "download.pending_max", Value: itoa(d.PendingMax), Msg: "want at least 1"}
-	case d.PendingTimeout <= 0:
-		return &Error{Key: "download.pending_timeout", Value: d.PendingTimeout.String(), Msg: "want a positive duration"}
+	case d.BackoffMax.Std() > 24*time.Hour:
+		return &Error{Key: "download.backoff_max", Value: d.BackoffMax.String(), Msg: "want at most 1d"}
+	case d.GarbageLimit < 1 || d.GarbageLimit > 1_000_000:
+		return &Error{Key: "download.garbage_limit", Value: itoa(d.GarbageLimit), Msg: "want from 1 to 1000000"}
+	case d.PendingMax < 1 || d.PendingMax > 1_000_000:
+		return &Error{Key: "download.pending_max", Value: itoa(d.PendingMax), Msg: "want from 1 to 1000000"}
+	case d.PendingTimeout <= 0 || d.PendingTimeout.Std() > time.Hour:
+		return &Error{Key: "download.pending_timeout", Value: d.PendingTimeout.String(), Msg: "want a positive duration of at most 1h"}
 	}
 	if d.BitcoindREST != "" {
 		u, err := url.Parse(d.BitcoindREST)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return &Error{Key: "download.bitcoind_rest", Value: d.BitcoindREST, Msg: "want an http:// or https:// URL"}
 		}
+	}
+	return nil
+}
+
+// intIn returns an *Error naming key and v when v is outside [lo, hi].
+func intIn(key string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return &Error{Key: key, Value: strconv.Itoa(v), Msg: fmt.Sprintf("want from %d to %d", lo, hi)}
+	}
+	return nil
+}
+
+// durationIn returns an *Error naming key and v when v is not in (lo, hi].
+func durationIn(key string, v Duration, lo, hi time.Duration) error {
+	if v.Std() <= lo || v.Std() > hi {
+		return &Error{Key: key, Value: v.String(), Msg: fmt.Sprintf("want more than %s and at most %s", Duration(lo), Duration(hi))}
 	}
 	return nil
 }
@@ -461,10 +485,10 @@ func (r *Reconcile) validate(receipts Duration) error {
 		}
 	}
 	switch {
-	case r.MaxReceipts < 1:
-		return &Error{Key: "reconcile.max_receipts", Value: itoa(r.MaxReceipts), Msg: "want at least 1"}
-	case r.MaxRounds < 1:
-		return &Error{Key: "reconcile.max_rounds", Value: itoa(r.MaxRounds), Msg: "want at least 1"}
+	case r.MaxReceipts < 1 || r.MaxReceipts > 100_000_000:
+		return &Error{Key: "reconcile.max_receipts", Value: itoa(r.MaxReceipts), Msg: "want from 1 to 100000000"}
+	case r.MaxRounds < 1 || r.MaxRounds > 100_000_000:
+		return &Error{Key: "reconcile.max_rounds", Value: itoa(r.MaxRounds), Msg: "want from 1 to 100000000"}
 	case r.MaxVerifyRounds < 1:
 		return &Error{Key: "reconcile.max_verify_rounds", Value: itoa(r.MaxVerifyRounds), Msg: "want at least 1"}
 	case r.MaxVerifyRounds > r.MaxRounds:

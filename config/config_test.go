@@ -286,3 +286,37 @@ func TestDurationText(t *testing.T) {
 		}
 	}
 }
+
+// Every bounded setting refuses the value just past its bound, naming the
+// key and the value.
+func TestUpperBounds(t *testing.T) {
+	tests := []struct{ text, key, value string }{
+		{"[database]\nmax_conns = 1001", "database.max_conns", "1001"},
+		{"[database]\nwrite_queue = 1000000000000", "database.write_queue", "1000000000000"},
+		{"[database]\nwrite_batch = 100001", "database.write_batch", "100001"},
+		{"[database]\nflush_interval = \"61s\"", "database.flush_interval", "1m1s"},
+		{"[download]\nfull_sync_peers = 1001", "download.full_sync_peers", "1001"},
+		{"[download]\nbackoff_max = \"2d\"", "download.backoff_max", "2d"},
+		{"[download]\ngarbage_limit = 1000001", "download.garbage_limit", "1000001"},
+		{"[download]\npending_max = 1000001", "download.pending_max", "1000001"},
+		{"[download]\npending_timeout = \"61m\"", "download.pending_timeout", "1h1m0s"},
+		{"[http]\nlisten = \"127.0.0.1:99999\"", "http.listen", "127.0.0.1:99999"},
+		{"[http]\nlisten = \"127.0.0.1:http\"", "http.listen", "127.0.0.1:http"},
+		{"[reconcile]\nmax_receipts = 100000001", "reconcile.max_receipts", "100000001"},
+		{"[reconcile]\nmax_rounds = 100000001", "reconcile.max_rounds", "100000001"},
+	}
+	for _, tt := range tests {
+		_, err := Load(writeConfig(t, tt.text), noEnv)
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Key != tt.key || cerr.Value != tt.value {
+			t.Errorf("%q: %v, want an error for %s = %s", tt.text, err, tt.key, tt.value)
+		}
+	}
+	// The bounds themselves are accepted.
+	ok := "[database]\nmax_conns = 1000\nwrite_queue = 2000000\nwrite_batch = 100000\nflush_interval = \"1m\"\n" +
+		"[download]\nfull_sync_peers = 1000\nbackoff_max = \"1d\"\ngarbage_limit = 1000000\npending_max = 1000000\npending_timeout = \"1h\"\n" +
+		"[http]\nlisten = \"127.0.0.1:0\"\n[reconcile]\nmax_receipts = 100000000\nmax_rounds = 100000000\n"
+	if _, err := Load(writeConfig(t, ok), noEnv); err != nil {
+		t.Errorf("the bounds themselves: %v", err)
+	}
+}
