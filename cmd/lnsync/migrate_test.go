@@ -102,3 +102,30 @@ func TestEnvironmentOnlyConfiguration(t *testing.T) {
 		t.Errorf("migrate -config missing.toml: %v, want a missing-file error", err)
 	}
 }
+
+// serve refuses a snapshot folder it cannot write, at once and by name,
+// before it touches the database.
+func TestServeChecksSnapshotDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{file, filepath.Join(file, "below")} {
+		cfgPath := filepath.Join(t.TempDir(), "lnsync.toml")
+		text := fmt.Sprintf("[database]\nurl = \"postgres://127.0.0.1:1/none\"\n[download]\npeers = []\n[snapshot]\ndirectory = %q\n", bad)
+		if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr syncBuffer
+		start := time.Now()
+		err := cmdServe(context.Background(), []string{"-config", cfgPath}, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "snapshot.directory") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("serve with snapshot directory %s: %v", bad, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("serve took %s to refuse %s; the database must not be waited for", d, bad)
+		}
+	}
+}
