@@ -408,10 +408,7 @@ func (c *Config) Validate() error {
 }
 
 func (d *Download) validate() error {
-	itoa := strconv.Itoa
 	switch {
-	case d.FullSyncPeers < 1 || d.FullSyncPeers > 1000:
-		return &Error{Key: "download.full_sync_peers", Value: itoa(d.FullSyncPeers), Msg: "want from 1 to 1000"}
 	case d.RecentWindow.Std() < time.Minute || d.RecentWindow.Std() > 14*24*time.Hour:
 		return &Error{Key: "download.recent_window", Value: d.RecentWindow.String(), Msg: "want between 1m and 14d"}
 	case d.BackoffMin <= 0:
@@ -420,12 +417,16 @@ func (d *Download) validate() error {
 		return &Error{Key: "download.backoff_max", Value: d.BackoffMax.String(), Msg: "want at least download.backoff_min (" + d.BackoffMin.String() + ")"}
 	case d.BackoffMax.Std() > 24*time.Hour:
 		return &Error{Key: "download.backoff_max", Value: d.BackoffMax.String(), Msg: "want at most 1d"}
-	case d.GarbageLimit < 1 || d.GarbageLimit > 1_000_000:
-		return &Error{Key: "download.garbage_limit", Value: itoa(d.GarbageLimit), Msg: "want from 1 to 1000000"}
-	case d.PendingMax < 1 || d.PendingMax > 1_000_000:
-		return &Error{Key: "download.pending_max", Value: itoa(d.PendingMax), Msg: "want from 1 to 1000000"}
-	case d.PendingTimeout <= 0 || d.PendingTimeout.Std() > time.Hour:
-		return &Error{Key: "download.pending_timeout", Value: d.PendingTimeout.String(), Msg: "want a positive duration of at most 1h"}
+	}
+	for _, err := range []error{
+		intIn("download.full_sync_peers", d.FullSyncPeers, 1, 1000),
+		intIn("download.garbage_limit", d.GarbageLimit, 1, 1_000_000),
+		intIn("download.pending_max", d.PendingMax, 1, 1_000_000),
+		durationIn("download.pending_timeout", d.PendingTimeout, 0, time.Hour),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	if d.BitcoindREST != "" {
 		u, err := url.Parse(d.BitcoindREST)
@@ -484,11 +485,13 @@ func (r *Reconcile) validate(receipts Duration) error {
 				Msg: "want at most retention.receipts (" + receipts.String() + "): it is computed from raw receipts"}
 		}
 	}
+	if err := intIn("reconcile.max_receipts", r.MaxReceipts, 1, 100_000_000); err != nil {
+		return err
+	}
+	if err := intIn("reconcile.max_rounds", r.MaxRounds, 1, 100_000_000); err != nil {
+		return err
+	}
 	switch {
-	case r.MaxReceipts < 1 || r.MaxReceipts > 100_000_000:
-		return &Error{Key: "reconcile.max_receipts", Value: itoa(r.MaxReceipts), Msg: "want from 1 to 100000000"}
-	case r.MaxRounds < 1 || r.MaxRounds > 100_000_000:
-		return &Error{Key: "reconcile.max_rounds", Value: itoa(r.MaxRounds), Msg: "want from 1 to 100000000"}
 	case r.MaxVerifyRounds < 1:
 		return &Error{Key: "reconcile.max_verify_rounds", Value: itoa(r.MaxVerifyRounds), Msg: "want at least 1"}
 	case r.MaxVerifyRounds > r.MaxRounds:
