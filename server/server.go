@@ -205,7 +205,7 @@ func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
 		if age := now.Sub(g.Reference()); age >= 2*g.Interval() {
 			return false, fmt.Sprintf("newest snapshot is %s old (more than two intervals)", age.Round(time.Second))
 		}
-		if fullChannels(g) == 0 {
+		if full := g.Manifest.Pick(1, 0); full == nil || full.Announcements == 0 {
 			reason := fmt.Sprintf("the served snapshot (%s) holds no channels; the next is due at %s",
 				g.Reference().Format(time.RFC3339), g.Reference().Add(g.Interval()).Format(time.RFC3339))
 			if s.opts.Peers == 0 {
@@ -215,17 +215,6 @@ func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
 		}
 	}
 	return true, ""
-}
-
-// fullChannels is the channel count of g's full snapshot: what a new client
-// would get.
-func fullChannels(g *snapshot.Generation) int {
-	for _, f := range g.Manifest.Files {
-		if f.Kind == snapshot.KindFull {
-			return f.Announcements
-		}
-	}
-	return 0
 }
 
 // Error is an HTTP error with a status and a message safe to show clients.
