@@ -293,18 +293,18 @@ func (d *Downloader) runPeer(ctx context.Context, p *peerState) {
 		// Full jitter over [backoff/2, backoff).
 		wait := backoff/2 + rand.N(backoff/2+1)
 		p.setNextAttempt(time.Now().Add(wait), res.err)
-		switch {
-		case res.connected:
+		after := wait.Round(time.Millisecond)
+		if res.connected {
 			failures = 0
-			logger.Info("peer disconnected; reconnecting later", "after", wait.Round(time.Millisecond), "err", res.err)
-		case failures == 0:
+			logger.Info("peer disconnected; reconnecting later", "after", after, "err", res.err)
+		} else {
 			failures++
 			p.addDialFailure()
-			logger.Warn("peer unreachable; retrying with backoff", "after", wait.Round(time.Millisecond), "err", res.err)
-		default:
-			failures++
-			p.addDialFailure()
-			logger.Debug("peer still unreachable", "attempts", failures, "after", wait.Round(time.Millisecond), "err", res.err)
+			if failures == 1 {
+				logger.Warn("peer unreachable; retrying with backoff", "after", after, "err", res.err)
+			} else {
+				logger.Debug("peer still unreachable", "attempts", failures, "after", after, "err", res.err)
+			}
 		}
 		select {
 		case <-ctx.Done():
