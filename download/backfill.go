@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -110,19 +111,12 @@ func (b *FundingBackfill) Round(ctx context.Context) (filled int, err error) {
 	}
 	invalid := 0
 	for _, c := range batch {
-		msg, err := lnwire.ReadMessage(bytes.NewReader(c.Signed), 0)
-		ann, ok := msg.(*lnwire.ChannelAnnouncement1)
-		if err != nil || !ok {
-			invalid++
-			b.after = c.SCID
-			continue
-		}
-		sats, err := b.check.amount(ctx, c.SCID, ann.BitcoinKey1, ann.BitcoinKey2)
+		sats, err := b.amount(ctx, c)
 		switch {
 		case errors.Is(err, errFundingUnavailable):
 			return filled, err // b.after stays: this channel first next round
 		case err != nil:
-			invalid++ // the chain contradicts it; it stays without an amount
+			invalid++ // unreadable, or the chain contradicts it: no amount
 		default:
 			dbCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := b.store.SetFunding(dbCtx, c.SCID, sats)
@@ -145,4 +139,14 @@ func (b *FundingBackfill) Round(ctx context.Context) (filled int, err error) {
 		b.logger.Info("funding amounts back-filled", "filled", filled, "not_matching", invalid)
 	}
 	return filled, nil
+}
+
+// amount checks one stored announcement's funding output on chain.
+func (b *FundingBackfill) amount(ctx context.Context, c persistence.UnfundedChannel) (uint64, error) {
+	msg, err := lnwire.ReadMessage(bytes.NewReader(c.Signed), 0)
+	ann, ok := msg.(*lnwire.ChannelAnnouncement1)
+	if err != nil || !ok {
+		return 0, fmt.Errorf("%w: stored announcement of %d unreadable", errFundingInvalid, c.SCID)
+	}
+	return b.check.amount(ctx, c.SCID, ann.BitcoinKey1, ann.BitcoinKey2)
 }
