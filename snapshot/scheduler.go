@@ -434,3 +434,18 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+// CheckDirectory makes sure dir exists, creating it if needed, and takes
+// new files: what every generation written into it needs.
+func CheckDirectory(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot be created: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".lnsync-write-check-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}

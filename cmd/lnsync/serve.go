@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"os"
-
 	"io"
 	"log/slog"
 	"time"
@@ -37,8 +35,10 @@ SIGTERM.`, stderr)
 	}
 	logger := cfg.Logger(stderr)
 	logger.Info("starting lnsync", "version", version, "network", cfg.Network, "peers", len(cfg.Download.Peers))
-	if err := checkSnapshotDir(cfg.Snapshot.Directory); err != nil {
-		return err
+	// A folder lnsync cannot use stops start-up with its reason instead of
+	// failing every generation later.
+	if err := snapshot.CheckDirectory(cfg.Snapshot.Directory); err != nil {
+		return &config.Error{Key: "snapshot.directory", Value: cfg.Snapshot.Directory, Msg: err.Error()}
 	}
 	if len(cfg.Download.Peers) == 0 {
 		logger.Warn("no peers configured (download.peers is empty): nothing will be collected; snapshots hold only gossip already stored or imported")
@@ -197,20 +197,4 @@ func registerWriterMetrics(reg *prometheus.Registry, w *persistence.Writer) {
 	counter("lnsync_writer_dropped_records_total", "Records given up at shutdown because the database stayed down.", func(s persistence.WriterStats) int64 { return s.Dropped })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lnsync_writer_queue_length", Help: "Records waiting for the writer."},
 		func() float64 { return float64(w.Stats().Queued) }))
-}
-
-// checkSnapshotDir makes sure the snapshot directory exists and takes new
-// files, so that a folder lnsync cannot use stops start-up with its reason
-// instead of failing every generation later.
-func checkSnapshotDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return &config.Error{Key: "snapshot.directory", Value: dir, Msg: "cannot be created: " + err.Error()}
-	}
-	f, err := os.CreateTemp(dir, ".lnsync-write-check-*")
-	if err != nil {
-		return &config.Error{Key: "snapshot.directory", Value: dir, Msg: "not writable: " + err.Error()}
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
 }
