@@ -11,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lnsync/lnsync/download"
-	"github.com/lnsync/lnsync/persistence"
-	"github.com/lnsync/lnsync/persistence/persistencetest"
 )
 
 // Channels stored without a chain source get their funding amounts later:
@@ -32,13 +30,10 @@ func TestFundingBackfill(t *testing.T) {
 			wire.NewTxOut(1_000, fundingScript(t, s.newChannel(1)))),
 	})
 
-	url := persistencetest.NewMigratedDatabase(t)
-	store := persistencetest.OpenMigrated(t, url)
-	logger := persistencetest.Logger(t)
+	env := newWriterEnv(t)
+	url, store, w, logger := env.url, env.store, env.w, env.logger
 	ctx := t.Context()
-	// Stored as an import without a chain source stores them: no amount.
-	w := persistence.NewWriter(store, persistence.WriterConfig{FlushInterval: 10 * time.Millisecond}, logger)
-	w.Start(ctx)
+	// Stored without a chain source, as an import does: no amount.
 	v := download.NewValidator(download.ValidatorConfig{ChainHash: regtest}, w, logger)
 	vctx, cancel := context.WithCancel(ctx)
 	v.Start(vctx)
@@ -56,7 +51,6 @@ func TestFundingBackfill(t *testing.T) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.Stop()
 
 	var mu sync.Mutex
 	reported := map[uint64]uint64{}

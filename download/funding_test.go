@@ -15,8 +15,6 @@ import (
 	"github.com/lightningnetwork/lnd/input"
 
 	"github.com/lnsync/lnsync/download"
-	"github.com/lnsync/lnsync/persistence"
-	"github.com/lnsync/lnsync/persistence/persistencetest"
 )
 
 // restFixture serves blocks the way bitcoind's REST interface does:
@@ -103,13 +101,9 @@ func TestFundingCheck(t *testing.T) {
 	downURL := down.URL
 	down.Close() // nothing listens there any more
 
-	url := persistencetest.NewMigratedDatabase(t)
-	store := persistencetest.OpenMigrated(t, url)
-	logger := persistencetest.Logger(t)
+	env := newWriterEnv(t)
+	url, w, logger := env.url, env.w, env.logger
 	ctx := t.Context()
-	w := persistence.NewWriter(store, persistence.WriterConfig{FlushInterval: 10 * time.Millisecond}, logger)
-	w.Start(ctx)
-	t.Cleanup(w.Stop)
 	now := time.Now()
 	unchecked := s.newChannel(scid(height, 1, 0) + 1<<40*10)
 

@@ -2,6 +2,7 @@ package download_test
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"testing"
 	"time"
@@ -15,6 +16,25 @@ import (
 
 var regtest = mustChain("regtest")
 
+// writerEnv is a fresh migrated database with a running writer, stopped
+// when the test ends.
+type writerEnv struct {
+	url    string
+	store  *persistence.Store
+	w      *persistence.Writer
+	logger *slog.Logger
+}
+
+func newWriterEnv(t *testing.T) writerEnv {
+	t.Helper()
+	e := writerEnv{url: persistencetest.NewMigratedDatabase(t), logger: persistencetest.Logger(t)}
+	e.store = persistencetest.OpenMigrated(t, e.url)
+	e.w = persistence.NewWriter(e.store, persistence.WriterConfig{FlushInterval: 10 * time.Millisecond}, e.logger)
+	e.w.Start(t.Context())
+	t.Cleanup(e.w.Stop)
+	return e
+}
+
 // step delivers one message.
 type step struct {
 	wire   []byte
@@ -26,13 +46,9 @@ type step struct {
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	url := persistencetest.NewMigratedDatabase(t)
-	store := persistencetest.OpenMigrated(t, url)
-	logger := persistencetest.Logger(t)
+	env := newWriterEnv(t)
+	url, store, w, logger := env.url, env.store, env.w, env.logger
 	ctx := t.Context()
-	w := persistence.NewWriter(store, persistence.WriterConfig{FlushInterval: 10 * time.Millisecond}, logger)
-	w.Start(ctx)
-	t.Cleanup(w.Stop)
 	var peers [3]int32
 	for i := 1; i < 3; i++ {
 		var err error
