@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lnsync/lnsync/conformance"
 	"github.com/lnsync/lnsync/lookup"
 	"github.com/lnsync/lnsync/persistence"
 	"github.com/lnsync/lnsync/persistence/persistencetest"
@@ -23,16 +24,23 @@ import (
 
 // mainnetScale sizes the synthetic history of BenchmarkDeltaMainnet: today's
 // mainnet graph and two weeks of gossip at its rate (about 250k channel
-// updates a day, most of them on a small share of channels).
+// updates a day, most of them on a small share of channels). Half channels
+// are in the proportions of the reference server's 2023 mainnet snapshot:
+// 4,408 of 69,455 channels have one direction only, and 2,722 nodes have no
+// other channel; here their other end is such a node, which never signs an
+// update.
 var mainnetScale = struct {
 	channels, nodes, days int
 	updatesPerDay         int
 	nodeAnnsPerDay        int
-}{channels: 55_000, nodes: 17_000, days: 14, updatesPerDay: 250_000, nodeAnnsPerDay: 40_000}
+	halfShare             float64
+	lonePerHalf           float64
+}{channels: 55_000, nodes: 17_000, days: 14, updatesPerDay: 250_000, nodeAnnsPerDay: 40_000,
+	halfShare: 4408.0 / 69455, lonePerHalf: 2722.0 / 4408}
 
 // fillHistory stores a synthetic mainnet-scale history ending at ref through
-// the batched writer and returns the number of rows.
-func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) int {
+// the batched writer and returns the number of rows and the half channels.
+func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) (int, map[uint64]bool) {
 	b.Helper()
 	s := mainnetScale
 	if v := os.Getenv("LNSYNC_BENCH_CHANNELS"); v != "" {
@@ -70,22 +78,37 @@ func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) int {
 	}
 	dirs := make([]dir, 0, 2*s.channels)
 	total := 0.0
+	halves := int(float64(s.channels) * s.halfShare)
+	lone := int(float64(halves) * s.lonePerHalf) // the last lone nodes have no channel but half ones
+	half := map[uint64]bool{}
 	for i := range s.channels {
-		a, c := rng.IntN(s.nodes), rng.IntN(s.nodes)
+		a, c := rng.IntN(s.nodes-lone), rng.IntN(s.nodes-lone)
 		for c == a {
-			c = rng.IntN(s.nodes)
+			c = rng.IntN(s.nodes - lone)
+		}
+		isHalf := i%(s.channels/halves) == 0 && len(half) < halves
+		if isHalf {
+			c = s.nodes - lone + rng.IntN(lone)
 		}
 		n1, n2 := keys[a], keys[c]
+		silent := uint8(1) // the direction the lone node signs
 		if bytes.Compare(n1[:], n2[:]) > 0 {
 			n1, n2 = n2, n1
+			silent = 0
 		}
 		id := uint64(700_000+i/4)<<40 | uint64(i%4)<<16
 		announced := start.Add(time.Duration(rng.Int64N(int64(span / 10))))
 		submit(&persistence.ChannelAnnouncement{SCID: id, NodeID1: n1, NodeID2: n2, Features: []byte{},
 			FundingSats: uint64(100_000 + rng.IntN(10_000_000)), FundingKnown: true, Signed: []byte{1}, ReceivedAt: announced})
+		if isHalf {
+			half[id] = true
+		}
 		for d := range 2 {
 			wt := rng.Float64()
 			wt = wt * wt * wt * wt * wt * wt
+			if isHalf && uint8(d) == silent {
+				continue
+			}
 			dirs = append(dirs, dir{id, uint8(d), wt})
 			total += wt
 		}
@@ -143,7 +166,7 @@ func fillHistory(b *testing.B, store *persistence.Store, ref time.Time) int {
 		}
 	}
 	w.Stop()
-	return rows
+	return rows, half
 }
 
 // BenchmarkDeltaMainnet loads a mainnet-scale history into an Index and
@@ -157,6 +180,7 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 	ref := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	url := os.Getenv("LNSYNC_BENCH_DATABASE_URL")
 	var store *persistence.Store
+	var half map[uint64]bool
 	if url != "" {
 		secs, err := strconv.ParseInt(os.Getenv("LNSYNC_BENCH_REF"), 10, 64)
 		if err != nil {
@@ -168,8 +192,9 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 		url = persistencetest.NewMigratedDatabase(b)
 		store = persistencetest.OpenMigrated(b, url)
 		start := time.Now()
-		rows := fillHistory(b, store, ref)
-		b.Logf("stored %d rows in %v", rows, time.Since(start).Round(time.Millisecond))
+		rows, h := fillHistory(b, store, ref)
+		half = h
+		b.Logf("stored %d rows (%d half channels) in %v", rows, len(half), time.Since(start).Round(time.Millisecond))
 	}
 	start := time.Now()
 	idx := lookup.NewIndex(store, rgs.ChainMainnet, persistencetest.Logger(b))
@@ -209,6 +234,46 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 			b.ReportMetric(float64(n), "rows")
 		})
 	}
+	if len(half) > 0 {
+		// What LDK's own client ends with from a full snapshot, with the half
+		// channels and without them (as lnsync served before).
+		b.Run("ldk-full-with-and-without-half-channels", func(b *testing.B) {
+			d, _, err := idx.Delta(time.Time{}, ref)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var files [][]byte
+			for _, dd := range []*rgs.Delta{d, withoutHalfRepeats(d, half)} {
+				f, err := dd.Encode(rgs.Version2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				files = append(files, f)
+			}
+			for b.Loop() {
+				var runs []conformance.Run
+				for _, f := range files {
+					runs = append(runs, conformance.Run{Network: conformance.Mainnet, Now: uint64(ref.Unix()), Files: [][]byte{f}})
+				}
+				graphs, err := conformance.ApplyLDKRuns(context.Background(), runs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				with, without := graphs[0], graphs[1]
+				announced := 0
+				for _, n := range with.Nodes {
+					if n.Announcement != nil {
+						announced++
+					}
+				}
+				b.ReportMetric(float64(len(with.Channels)), "channels")
+				b.ReportMetric(float64(len(with.Nodes)), "nodes")
+				b.ReportMetric(float64(announced), "nodes-with-addresses")
+				b.ReportMetric(float64(len(without.Channels)), "channels-without-half")
+				b.ReportMetric(float64(len(without.Nodes)), "nodes-without-half")
+			}
+		})
+	}
 	for _, scope := range []struct {
 		name string
 		age  time.Duration
@@ -239,9 +304,57 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 				b.ReportMetric(float64(len(out)), "bytes")
 				b.ReportMetric(float64(gz.Len()), "gzip-bytes")
 				b.Logf("%s v%d: %+v", scope.name, v, ds)
+				if scope.age > 0 && len(half) > 0 {
+					// Every channel is older than the scope here, so a half
+					// channel announced in this delta is a repeat: weigh them.
+					d, _, _ := idx.Delta(last, ref)
+					without := withoutHalfRepeats(d, half)
+					rest, err := without.Encode(v)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(len(out)-len(rest)), "half-repeat-bytes")
+				}
 			})
 		}
 	}
+}
+
+// withoutHalfRepeats returns d without the announcements of the given channels
+// that it carries, their updates and the node data of nodes that only those
+// announcements brought.
+func withoutHalfRepeats(d *rgs.Delta, drop map[uint64]bool) *rgs.Delta {
+	out := *d
+	out.Announcements, out.Updates, out.Nodes = nil, nil, nil
+	dropped := map[uint64]bool{}
+	keep := map[rgs.NodeID]bool{}
+	for _, a := range d.Announcements {
+		if drop[a.SCID] {
+			dropped[a.SCID] = true
+			continue
+		}
+		out.Announcements = append(out.Announcements, a)
+		keep[a.NodeID1], keep[a.NodeID2] = true, true
+	}
+	for _, u := range d.Updates {
+		if !dropped[u.SCID] {
+			out.Updates = append(out.Updates, u)
+		}
+	}
+	lone := map[rgs.NodeID]bool{}
+	for _, a := range d.Announcements {
+		if dropped[a.SCID] {
+			for _, n := range []rgs.NodeID{a.NodeID1, a.NodeID2} {
+				lone[n] = !keep[n]
+			}
+		}
+	}
+	for _, n := range d.Nodes {
+		if !lone[n.NodeID] {
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	return &out
 }
 
 // peakRSS reads the process's peak resident set size.

@@ -174,7 +174,11 @@ func compareWithFull(t *testing.T, index *lookup.Index, client clientModel, ref 
 	for id, want := range truth {
 		got := client[id]
 		for dir := range 2 {
-			if got == nil || got[dir] == nil || *got[dir] != *want[dir] {
+			var g *clientState
+			if got != nil {
+				g = got[dir]
+			}
+			if (g == nil) != (want[dir] == nil) || g != nil && *g != *want[dir] {
 				mismatches++
 				if mismatches < 5 {
 					t.Errorf("channel %x dir %d: client %+v, truth %+v", id, dir, got, want[dir])

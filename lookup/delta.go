@@ -42,9 +42,13 @@ type DeltaStats struct {
 	Reminders     int
 	NodesFull     int
 	NodesMutated  int
-	// StaleChannels were announced but a direction is missing or older than
+	// StaleChannels were announced but have no direction newer than
 	// StaleAge at C.
 	StaleChannels int
+	// HalfChannels are served with one live direction: the other was never
+	// received or is older than StaleAge. LDK never routes through them, but
+	// they carry their nodes (and the nodes' addresses) to the client.
+	HalfChannels int
 	// MisorderedChannels have node_id_1 >= node_id_2; current clients reject a
 	// whole file for one of them, so they are never sent.
 	MisorderedChannels int
@@ -87,7 +91,8 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 			continue // not announced yet as of C (or an update without announcement)
 		}
 		cur := [2]*version{ch.dirs[0].at(c), ch.dirs[1].at(c)}
-		if cur[0] == nil || cur[1] == nil || int64(cur[0].timestamp) < staleC || int64(cur[1].timestamp) < staleC {
+		live := [2]bool{fresh(cur[0], staleC), fresh(cur[1], staleC)}
+		if !live[0] && !live[1] {
 			st.StaleChannels++
 			continue
 		}
@@ -96,27 +101,46 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 			continue
 		}
 		liveAtC[ch.node1], liveAtC[ch.node2] = true, true
+		half := !live[0] || !live[1]
 		prev := [2]*version{ch.dirs[0].at(l), ch.dirs[1].at(l)}
-		knownAtL := l > 0 && ch.seen < l && prev[0] != nil && prev[1] != nil &&
-			int64(prev[0].timestamp) >= staleL && int64(prev[1].timestamp) >= staleL
+		var knownAtL bool
+		if half {
+			// The client may hold the channel with the one direction it
+			// had at L, until 7 days after the file that brought it.
+			st.HalfChannels++
+			knownAtL = l > 0 && ch.seen < l && (fresh(prev[0], staleL) || fresh(prev[1], staleL)) && !halfChannelDue(ch.seen, l, c)
+		} else {
+			knownAtL = l > 0 && ch.seen < l && fresh(prev[0], staleL) && fresh(prev[1], staleL)
+		}
 		if !knownAtL {
 			// New to the client (or it pruned the channel): announce it and send
-			// both directions whole.
+			// its live directions whole.
 			d.Announcements = append(d.Announcements, rgs.Announcement{
 				SCID: ch.scid, Features: ch.features, NodeID1: ch.node1, NodeID2: ch.node2,
 				FundingSats: ch.fundingSats, FundingKnown: ch.fundingKnown,
 			})
 			st.Announcements++
 			for dir := range 2 {
-				d.Updates = append(d.Updates, fullUpdate(ch.scid, uint8(dir), cur[dir]))
-				st.Full++
+				if live[dir] {
+					d.Updates = append(d.Updates, fullUpdate(ch.scid, uint8(dir), cur[dir]))
+					st.Full++
+				}
 			}
 			continue
 		}
 		liveAtL[ch.node1], liveAtL[ch.node2] = true, true
 		remind := due[ChannelBucket(ch.scid)]
 		for dir := range 2 {
+			if !live[dir] {
+				continue
+			}
 			now, before := cur[dir], prev[dir]
+			if before == nil || int64(before.timestamp) < staleL {
+				// The direction is new to the client, or it pruned it.
+				d.Updates = append(d.Updates, fullUpdate(ch.scid, uint8(dir), now))
+				st.Full++
+				continue
+			}
 			changed, disabledChanged := changedSince(&ch.dirs[dir], before, l, c)
 			switch {
 			case changed == 0 && !disabledChanged:
@@ -211,6 +235,48 @@ func nodeChangedSince(h *history[nodeVersion], before *nodeVersion, l, c int64) 
 		feats = feats || !bytes.Equal(v.features, before.features)
 	}
 	return addrs, feats
+}
+
+// fresh reports whether v exists and its gossip timestamp is not older than
+// stale (Unix seconds).
+func fresh(v *version, stale int64) bool { return v != nil && int64(v.timestamp) >= stale }
+
+// HalfChannelSlack is how long after a half channel's record expires on a
+// client (ClientRecordLife after the file that brought it) the client is
+// assumed to have pruned it: LDK prunes once an hour.
+const HalfChannelSlack = time.Hour
+
+// HalfChannelPhases is how many times per cycle (see halfChannelDue) a half
+// channel is sent again.
+const HalfChannelPhases = 4
+
+// halfChannelDue reports whether a channel with one live direction,
+// announced (stored) at anchor, is sent again to a client whose last sync
+// was at l, in the delta for c (microseconds).
+//
+// An LDK client drops such a channel ClientRecordLife after the header of
+// the file that added it, and ignores it while it still holds it, so a
+// repeat only helps after the client pruned it. The client is assumed to
+// sync every p = c - l; q is the smallest multiple of p longer than
+// ClientRecordLife + HalfChannelSlack. The channel is sent when [l, c)
+// holds anchor + k*q/HalfChannelPhases for some k >= 1. A client that keeps
+// its cadence gets it back at the first sync after it pruned it (without it
+// for at most one sync period and an hour in each cycle), once the first
+// repeat after its first copy is past: that takes at most
+// q/HalfChannelPhases plus a sync period. Clients that sync less often than
+// every q/HalfChannelPhases get it in every delta.
+func halfChannelDue(anchor, l, c int64) bool {
+	p := c - l
+	if l <= 0 || p <= 0 {
+		return false
+	}
+	life := (ClientRecordLife + HalfChannelSlack).Microseconds()
+	step := (life/p + 1) * p / HalfChannelPhases
+	if c-1 < anchor+step {
+		return false
+	}
+	k := (c - 1 - anchor) / step // the last repeat before c
+	return anchor+k*step >= l
 }
 
 func fullUpdate(scid uint64, dir uint8, v *version) rgs.Update {

@@ -215,7 +215,7 @@ func TestStaleChannelsLeaveAndReturnAnnounced(t *testing.T) {
 	last := quiet.Add(-3 * hour)
 	f.announce(id, 1, 2, old)
 	f.update(id, upd{dir: 0, ts: old, seen: old})
-	f.update(id, upd{dir: 1, ts: old.Add(7 * day), seen: old.Add(7 * day)})
+	f.update(id, upd{dir: 1, ts: old.Add(5 * day), seen: old.Add(5 * day)})
 	d, st := f.delta(time.Time{}, last)
 	if len(d.Announcements) != 0 || st.StaleChannels != 1 {
 		t.Fatalf("stale channel served: %+v (stats %+v)", d.Announcements, st)
@@ -229,19 +229,50 @@ func TestStaleChannelsLeaveAndReturnAnnounced(t *testing.T) {
 	}
 }
 
-func TestUnannouncedAndOneSidedChannelsAreNotSent(t *testing.T) {
+func TestUnannouncedChannelsAreNotSent(t *testing.T) {
 	f := newFixture(t)
 	base := quiet.Add(-day)
-	oneSided := scid(800000, 13)
-	f.announce(oneSided, 1, 2, base)
-	f.update(oneSided, upd{dir: 0, ts: base, seen: base})
 	notYet := scid(800000, 14)
 	f.announce(notYet, 1, 3, quiet.Add(time.Minute)) // stored after C
 	f.update(notYet, upd{dir: 0, ts: base, seen: base})
 	f.update(notYet, upd{dir: 1, ts: base, seen: base})
+	orphan := scid(800000, 15) // updates, never an announcement
+	f.update(orphan, upd{dir: 0, ts: base, seen: base})
+	f.update(orphan, upd{dir: 1, ts: base, seen: base})
 	d, _ := f.delta(time.Time{}, quiet)
 	if len(d.Announcements) != 0 || len(d.Updates) != 0 {
 		t.Errorf("delta holds %+v / %+v", d.Announcements, d.Updates)
+	}
+}
+
+// A channel with one live direction is served with that direction alone,
+// so that its nodes reach the client; its other direction is sent in full
+// when it arrives.
+func TestHalfChannelsAreSentWithTheirOneDirection(t *testing.T) {
+	f := newFixture(t)
+	base := quiet.Add(-day)
+	half := scid(800000, 13)
+	f.announce(half, 1, 2, base)
+	f.update(half, upd{dir: 1, ts: base, seen: base, fee: 7})
+	f.node(2, base, base, []byte{0x02, 0x20}, ipv4(10, 0, 0, 2, 9735))
+	last := quiet.Add(-3 * hour)
+	d, st := f.delta(time.Time{}, last)
+	if len(d.Announcements) != 1 || len(d.Updates) != 1 || d.Updates[0].Direction != 1 || d.Updates[0].Kind != rgs.Full || st.HalfChannels != 1 {
+		t.Fatalf("full delta: announcements %+v, updates %+v, stats %+v", d.Announcements, d.Updates, st)
+	}
+	if len(d.Nodes) != 1 || d.Nodes[0].NodeID != nodeID(2) {
+		t.Errorf("node of the half channel not sent: %+v", d.Nodes)
+	}
+	// Three hours later nothing changed: nothing to send.
+	if d, _ := f.delta(last, quiet); len(d.Announcements)+len(d.Updates) != 0 {
+		t.Errorf("unchanged half channel sent again: %+v / %+v", d.Announcements, d.Updates)
+	}
+	// The other direction arrives: the channel is whole now, announced again
+	// (a client that pruned it gets it back) with both directions in full.
+	f.update(half, upd{dir: 0, ts: quiet.Add(-hour), seen: quiet.Add(-hour), fee: 8})
+	d, st = f.delta(last, quiet)
+	if len(d.Announcements) != 1 || len(d.Updates) != 2 || d.Updates[0].Kind != rgs.Full || d.Updates[1].Kind != rgs.Full || st.HalfChannels != 0 {
+		t.Errorf("completed channel: announcements %+v, updates %+v, stats %+v", d.Announcements, d.Updates, st)
 	}
 }
 
