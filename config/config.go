@@ -126,6 +126,11 @@ type Retention struct {
 	History Duration `toml:"history"`
 	// Receipts is how long per-peer receipts are kept. Default "14d".
 	Receipts Duration `toml:"receipts"`
+	// Imported is History for what lnsync import stored (and its messages
+	// still waiting for their channel). "0", the default, keeps it for good.
+	// Imported rows are pruned one run after a warning names how many will
+	// go.
+	Imported Duration `toml:"imported"`
 	// Every is how often the pruning job runs. Default "1h".
 	Every Duration `toml:"every"`
 }
@@ -403,6 +408,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.Every <= 0 {
 		return &Error{Key: "retention.every", Value: c.Retention.Every.String(), Msg: "want a positive duration"}
+	}
+	if c.Retention.Imported < 0 {
+		return &Error{Key: "retention.imported", Value: c.Retention.Imported.String(), Msg: `want a positive duration, or "0" to keep imported data for good`}
 	}
 	return c.Reconcile.validate(c.Retention.Receipts)
 }

@@ -140,14 +140,20 @@ func New(cfg Config, store *persistence.Store, writer *persistence.Writer, logge
 		logger:     logger.With("component", "download"),
 		caughtUpCh: make(chan struct{}),
 	}
-	d.v = NewValidator(ValidatorConfig{
+	vcfg := ValidatorConfig{
 		ChainHash:      cfg.ChainHash,
 		Workers:        cfg.Workers,
 		PendingMax:     cfg.PendingMax,
 		PendingTimeout: cfg.PendingTimeout,
 		FundingREST:    cfg.FundingREST,
 		Now:            cfg.Now,
-	}, writer, logger)
+	}
+	if store != nil {
+		// Imported messages that wait for their channel are validated when
+		// a peer announces it.
+		vcfg.Waiting = store
+	}
+	d.v = NewValidator(vcfg, writer, logger)
 	for i, p := range cfg.Peers {
 		d.peers = append(d.peers, &peerState{
 			cfg:      p,

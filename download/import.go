@@ -228,14 +228,17 @@ type ImportReport struct {
 // same path as live gossip: writer must keep receive times
 // (persistence.WriterConfig.KeepReceiveTimes), so every row is seen at the
 // file's clock. Channels already stored validate their updates; messages
-// still waiting for their channel after the last file are dropped and
-// counted. It returns when everything is committed. open opens one path
+// still waiting for their channel after the last file are stored in the
+// database's waiting room (verdict waiting), unverified and never served,
+// and validated at their own receive time when their channel's announcement
+// is accepted by a later import or from a live peer. It returns when
+// everything is committed. open opens one path
 // (the caller decides about stdin and compression); the caller closes
 // nothing.
 func ImportFiles(ctx context.Context, cfg ImportConfig, store *persistence.Store, writer *persistence.Writer, logger *slog.Logger,
 	paths []string, open func(string) (io.ReadCloser, error)) (*ImportReport, error) {
 	v := NewValidator(ValidatorConfig{ChainHash: cfg.ChainHash, PendingMax: ImportPendingMax, PendingTimeout: -1,
-		FundingREST: cfg.FundingREST}, writer, logger)
+		FundingREST: cfg.FundingREST, Waiting: store, ParkWaiting: true, ImportedWaiting: true}, writer, logger)
 	if _, err := v.LoadChannels(ctx, store); err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
@@ -259,7 +262,9 @@ func ImportFiles(ctx context.Context, cfg ImportConfig, store *persistence.Store
 	if err := v.Drain(ctx); err != nil {
 		return rep, fmt.Errorf("import: %w", err)
 	}
-	v.ExpirePending(ctx)
+	if err := v.ExpirePending(ctx); err != nil {
+		return rep, fmt.Errorf("import: keep messages waiting for their channel: %w", err)
+	}
 	if err := writer.Flush(ctx); err != nil {
 		return rep, fmt.Errorf("import: %w", err)
 	}

@@ -24,13 +24,14 @@ const (
 	ReasonHTLCMaxInvalid                    // htlc_maximum_msat above 21 million BTC
 	ReasonHTLCMaxOverCapacity               // htlc_maximum_msat above the known channel capacity
 	ReasonFundingInvalid                    // the chain has no 2-of-2 output of the announcement's bitcoin keys at its scid
+	ReasonWaiting                           // imported without its channel: stored to wait for the announcement, not served
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"ok", "duplicate", "malformed", "unknown_type", "oversized", "wrong_chain", "bad_signature",
 	"node_order", "unknown_channel", "no_channel", "too_new", "too_old", "missing_htlc_max",
-	"htlc_max_invalid", "htlc_max_exceeds_capacity", "funding_invalid",
+	"htlc_max_invalid", "htlc_max_exceeds_capacity", "funding_invalid", "waiting",
 }
 
 // String returns the reason's metric label, e.g. "bad_signature".

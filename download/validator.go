@@ -54,6 +54,25 @@ type ValidatorConfig struct {
 	// cannot answer, the announcement is stored with an unknown capacity.
 	// Empty (default): no lookup.
 	FundingREST string
+	// Waiting, when set, holds messages that wait for their channel in the
+	// database: every newly accepted channel announcement takes back what
+	// waits for it and its nodes and validates it (at its own receive
+	// time). With ParkWaiting, ExpirePending stores what still waits there
+	// (verdict waiting) instead of dropping it: imports set it, so an update
+	// whose announcement arrives in a later import or live is kept.
+	Waiting WaitingRoom
+	// ParkWaiting: see Waiting.
+	ParkWaiting bool
+	// ImportedWaiting marks what ExpirePending parks as imported (for
+	// retention.imported).
+	ImportedWaiting bool
+}
+
+// WaitingRoom stores messages waiting for their channel;
+// persistence.Store is one.
+type WaitingRoom interface {
+	AddWaiting(ctx context.Context, msgs []persistence.WaitingMessage) (int64, error)
+	TakeWaiting(ctx context.Context, scid uint64, nodes [][33]byte) ([]persistence.WaitingMessage, error)
 }
 
 func (c *ValidatorConfig) setDefaults() {
@@ -174,6 +193,7 @@ type Validator struct {
 	nPending    int
 	outstanding int // submitted, not yet given a verdict or parked
 	idle        *sync.Cond
+	released    Source // what comes back from the Waiting room
 
 	stop chan struct{}
 }
@@ -425,9 +445,12 @@ func (v *Validator) doneLocked(n int) {
 	}
 }
 
-// ExpirePending drops every message still waiting for its channel (the end
-// of an import) and counts each as unknown_channel or no_channel.
-func (v *Validator) ExpirePending(ctx context.Context) { v.expire(ctx, true) }
+// ExpirePending ends the wait of every message still waiting for its
+// channel (the end of an import): with ParkWaiting they are stored in the
+// Waiting room (verdict waiting), otherwise dropped and counted as
+// unknown_channel or no_channel. A failure to store them is returned; they
+// are then counted as dropped.
+func (v *Validator) ExpirePending(ctx context.Context) error { return v.expire(ctx, true) }
 
 // expireWaiting removes from a waiting room every message past its deadline
 // (all of them when all is set), appending them to dropped.
@@ -450,21 +473,70 @@ func expireWaiting[K comparable](room map[K][]pending, now time.Time, all bool, 
 	return dropped
 }
 
-func (v *Validator) expire(_ context.Context, all bool) {
+func (v *Validator) expire(ctx context.Context, all bool) error {
 	now := v.cfg.Now()
 	var dropped []pending
 	v.mu.Lock()
 	dropped = expireWaiting(v.waitUpd, now, all, dropped)
 	dropped = expireWaiting(v.waitNode, now, all, dropped)
 	v.nPending -= len(dropped)
+	v.mu.Unlock()
+	var err error
+	parked := false
+	if all && v.cfg.ParkWaiting && v.cfg.Waiting != nil && len(dropped) > 0 {
+		msgs := make([]persistence.WaitingMessage, len(dropped))
+		for i, p := range dropped {
+			m := persistence.WaitingMessage{Signed: p.job.msg.Wire, ReceivedAt: p.job.msg.At, Imported: v.cfg.ImportedWaiting}
+			if p.job.p.kind == KindNodeAnnouncement {
+				m.NodeID = p.job.p.node.NodeID
+			} else {
+				m.SCID = p.job.p.upd.ShortChannelID.ToUint64()
+			}
+			msgs[i] = m
+		}
+		if _, err = v.cfg.Waiting.AddWaiting(ctx, msgs); err == nil {
+			parked = true
+		}
+	}
+	v.mu.Lock()
 	for _, p := range dropped {
 		r := ReasonUnknownChannel
-		if p.job.p.kind == KindNodeAnnouncement {
+		switch {
+		case parked:
+			r = ReasonWaiting
+		case p.job.p.kind == KindNodeAnnouncement:
 			r = ReasonNoChannel
 		}
 		v.verdictLocked(p.job, r)
 	}
 	v.mu.Unlock()
+	return err
+}
+
+// release validates what waits in the Waiting room for a newly accepted
+// channel and its nodes, each at its own receive time. It runs on its own
+// goroutine, counted as outstanding, so Drain waits for it.
+func (v *Validator) release(ctx context.Context, scid uint64, nodes [2][33]byte) {
+	defer v.done(1)
+	msgs, err := v.cfg.Waiting.TakeWaiting(ctx, scid, nodes[:])
+	if err != nil {
+		if ctx.Err() == nil {
+			v.logger.Warn("messages waiting for a channel could not be read; they stay", "scid", scid, "err", err)
+		}
+		return
+	}
+	for _, m := range msgs {
+		// A message that waited was given a verdict once: forget it, so it is
+		// validated now rather than answered from the duplicate filter.
+		hash := sha256.Sum256(m.Signed)
+		v.mu.Lock()
+		delete(v.seen[0], hash)
+		delete(v.seen[1], hash)
+		v.mu.Unlock()
+		if err := v.Submit(ctx, Message{Wire: m.Signed, At: m.ReceivedAt, From: &v.released}); err != nil {
+			return
+		}
+	}
 }
 
 func (v *Validator) work(ctx context.Context) {
@@ -674,12 +746,18 @@ func (v *Validator) acceptAnnouncement(ctx context.Context, j job, k1, k2 *btcec
 	for _, p := range nodes {
 		recs = append(recs, v.acceptLocked(p.job, p.job.p.nodeRecord())...)
 	}
+	if v.cfg.Waiting != nil {
+		v.outstanding++ // the release below
+	}
 	v.mu.Unlock()
 	// The announcement is queued before the updates it released.
 	v.submitLogged(ctx, recs)
 	v.done(1 + len(nodes))
 	for _, p := range upds {
 		v.update(ctx, p.job)
+	}
+	if v.cfg.Waiting != nil {
+		go v.release(ctx, scid, [2][33]byte{a.NodeID1, a.NodeID2})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -20,6 +21,7 @@ type version struct {
 	seen      int64 // unix microseconds
 	timestamp uint32
 	flags     uint8 // channel_flags
+	imported  bool  // stored by lnsync import: retention keeps it longer
 	policy    rgs.Policy
 }
 
@@ -27,12 +29,15 @@ type version struct {
 type versioned interface {
 	seenAt() int64      // unix microseconds when stored
 	gossipTime() uint32 // the message's own timestamp
+	fromImport() bool   // stored by lnsync import
 }
 
 func (v version) seenAt() int64          { return v.seen }
 func (v version) gossipTime() uint32     { return v.timestamp }
+func (v version) fromImport() bool       { return v.imported }
 func (v nodeVersion) seenAt() int64      { return v.seen }
 func (v nodeVersion) gossipTime() uint32 { return v.timestamp }
+func (v nodeVersion) fromImport() bool   { return v.imported }
 
 // history is one channel direction's or node's versions in seen order, with,
 // for each position i, newest[i]: the index of the highest gossip timestamp
@@ -86,18 +91,43 @@ func (h *history[V]) window(l, c int64) (lo, hi int) {
 	return lo, hi
 }
 
-// prune keeps the versions seen at or after c and, of those before, the one
-// with the highest timestamp. It returns how many it dropped.
-func (h *history[V]) prune(c int64) int {
-	k := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seenAt() >= c })
-	if k <= 1 {
+// prune drops what retention drops from the database (see
+// persistence.Store.Prune): a version stored before the cut-off of its
+// source (live before live, imported before imported, in unix microseconds)
+// goes when a version stored before that same cut-off has a higher
+// timestamp. It returns how many it dropped.
+func (h *history[V]) prune(live, imported int64) int {
+	if len(h.versions) < 2 {
 		return 0
 	}
-	keep := h.versions[h.newest[k-1]]
-	h.versions = append([]V{keep}, h.versions[k:]...)
-	h.newest = make([]int32, len(h.versions))
+	// The highest timestamp stored before c, or -1.
+	highest := func(c int64) int64 {
+		k := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].seenAt() >= c })
+		if k == 0 {
+			return -1
+		}
+		return int64(h.versions[h.newest[k-1]].gossipTime())
+	}
+	hiLive, hiImported := highest(live), highest(imported)
+	kept := make([]V, 0, len(h.versions))
+	for _, v := range h.versions {
+		c, hi := live, hiLive
+		if v.fromImport() {
+			c, hi = imported, hiImported
+		}
+		if v.seenAt() < c && hi > int64(v.gossipTime()) {
+			continue
+		}
+		kept = append(kept, v)
+	}
+	dropped := len(h.versions) - len(kept)
+	if dropped == 0 {
+		return 0
+	}
+	h.versions = kept
+	h.newest = make([]int32, len(kept))
 	h.reindex(0)
-	return k - 1
+	return dropped
 }
 
 type channel struct {
@@ -106,6 +136,7 @@ type channel struct {
 	features     []byte
 	fundingSats  uint64
 	fundingKnown bool
+	imported     bool  // the announcement was stored by lnsync import
 	seen         int64 // announcement first stored
 	dirs         [2]history[version]
 }
@@ -114,6 +145,7 @@ type channel struct {
 type nodeVersion struct {
 	seen      int64
 	timestamp uint32
+	imported  bool
 	features  []byte        // interned
 	addresses []rgs.Address // parsed, interned per distinct address list
 	addrKey   string        // raw address bytes, for comparison
@@ -305,7 +337,7 @@ func (x *Index) addAnnouncement(a *persistence.StoredAnnouncement) {
 	c.node1, c.node2 = a.NodeID1, a.NodeID2
 	c.features = x.intern(a.Features)
 	c.fundingSats, c.fundingKnown = a.FundingSats, a.FundingKnown
-	c.seen = a.Seen.UnixMicro()
+	c.seen, c.imported = a.Seen.UnixMicro(), a.Imported
 }
 
 func (x *Index) addUpdate(u *persistence.StoredUpdate) {
@@ -321,6 +353,7 @@ func (x *Index) addUpdate(u *persistence.StoredUpdate) {
 		seen:      u.Seen.UnixMicro(),
 		timestamp: u.Timestamp,
 		flags:     u.ChannelFlags,
+		imported:  u.Imported,
 		policy: rgs.Policy{
 			CLTVExpiryDelta:           u.CLTVExpiryDelta,
 			HTLCMinimumMsat:           u.HTLCMinimumMsat,
@@ -351,6 +384,7 @@ func (x *Index) addNode(s *persistence.StoredNode) {
 	n.insert(nodeVersion{
 		seen:      s.Seen.UnixMicro(),
 		timestamp: s.Timestamp,
+		imported:  s.Imported,
 		features:  x.intern(s.Features),
 		addresses: al.list,
 		addrKey:   key,
@@ -373,12 +407,18 @@ func (x *Index) Stats() Stats {
 }
 
 // Prune drops from memory what retention drops from the database (see
-// persistence.Store.Prune): versions seen before cutoff except each channel
-// direction's and node's newest one, and channels silent since before cutoff.
-// Deltas for a last sync after cutoff are unaffected; older ones can only
-// grow (a channel whose history before the client's sync is gone is sent whole).
-func (x *Index) Prune(cutoff time.Time) (versions, channels int) {
-	c := cutoff.UnixMicro()
+// persistence.Store.Prune) with the cut-off live for rows received live and
+// imported for rows stored by lnsync import (the zero time keeps those):
+// versions stored before their cut-off except each channel direction's and
+// node's newest one before it, and channels silent since before the cut-off
+// of their announcement. Deltas for a last sync after the cut-offs are
+// unaffected; older ones can only grow (a channel whose history before the
+// client's sync is gone is sent whole).
+func (x *Index) Prune(live, imported time.Time) (versions, channels int) {
+	cl, ci := live.UnixMicro(), int64(math.MinInt64)
+	if !imported.IsZero() {
+		ci = imported.UnixMicro()
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for id, ch := range x.channels {
@@ -389,11 +429,14 @@ func (x *Index) Prune(cutoff time.Time) (versions, channels int) {
 			if v := h.at(1<<63 - 1); v != nil && v.timestamp > newest {
 				newest = v.timestamp
 			}
-			if n := len(h.versions); n > 0 && h.versions[n-1].seen >= c {
-				recent = true
+			for _, v := range h.versions {
+				if c := cutoffOf(v.imported, cl, ci); v.seen >= c {
+					recent = true
+				}
 			}
 		}
-		if ch.seen < c && !recent && int64(newest) < cutoff.Unix() {
+		c := cutoffOf(ch.imported, cl, ci)
+		if ch.seen < c && !recent && int64(newest) < c/1_000_000 {
 			for d := range ch.dirs {
 				versions += len(ch.dirs[d].versions)
 			}
@@ -402,14 +445,22 @@ func (x *Index) Prune(cutoff time.Time) (versions, channels int) {
 			continue
 		}
 		for d := range ch.dirs {
-			versions += ch.dirs[d].prune(c)
+			versions += ch.dirs[d].prune(cl, ci)
 		}
 	}
 	for _, n := range x.nodes {
-		versions += n.prune(c)
+		versions += n.prune(cl, ci)
 	}
 	x.rows -= versions + channels // a dropped channel takes its announcement row along
 	return versions, channels
+}
+
+// cutoffOf returns the cut-off that applies to a row of the given source.
+func cutoffOf(imported bool, live, importedCut int64) int64 {
+	if imported {
+		return importedCut
+	}
+	return live
 }
 
 // SetFunding records a channel's funding amount learnt after its

@@ -34,8 +34,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, false)
+}
+
+// newFixtureWith returns a fixture whose rows are marked imported when
+// imported is set (as lnsync import stores them).
+func newFixtureWith(t *testing.T, imported bool) *fixture {
+	t.Helper()
 	store := persistencetest.NewStore(t)
-	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, FlushInterval: time.Millisecond}, persistencetest.Logger(t))
+	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, Imported: imported, FlushInterval: time.Millisecond}, persistencetest.Logger(t))
 	w.Start(context.Background())
 	t.Cleanup(w.Stop)
 	return &fixture{t: t, store: store, w: w, index: lookup.NewIndex(store, rgs.ChainMainnet, persistencetest.Logger(t))}

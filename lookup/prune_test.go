@@ -13,11 +13,32 @@ import (
 )
 
 // TestPruneMatchesDatabaseRetention prunes the database and a loaded Index
-// with the same cut-off: the pruned Index, a fresh Index loaded from the
+// with the same cut-offs: the pruned Index, a fresh Index loaded from the
 // pruned database and the Index before pruning give the same bytes for every
 // client whose last sync is after the cut-off, and memory actually shrinks.
+// Live history is held to retention.history; imported history to
+// retention.imported, and kept for good when that is zero.
 func TestPruneMatchesDatabaseRetention(t *testing.T) {
-	f := newFixture(t)
+	for _, tc := range []struct {
+		name      string
+		imported  bool
+		retention persistence.RetentionConfig
+		pruned    bool
+	}{
+		{"live", false, persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day}, true},
+		{"live-imported-window-ignored", false, persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day, Imported: 5 * day}, true},
+		{"imported-kept", true, persistence.RetentionConfig{History: 10 * day, Receipts: 14 * day}, false},
+		{"imported-own-window", true, persistence.RetentionConfig{History: 10 * day, Receipts: 14 * day, Imported: 35 * day}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testPrune(t, tc.imported, tc.retention, tc.pruned)
+		})
+	}
+}
+
+func testPrune(t *testing.T, imported bool, retention persistence.RetentionConfig, pruned bool) {
+	f := newFixtureWith(t, imported)
 	start := epoch.Add(-60 * day)
 	evolve(f, start, 60)
 	ctx := context.Background()
@@ -50,12 +71,21 @@ func TestPruneMatchesDatabaseRetention(t *testing.T) {
 	before := encodeAll(f.index)
 	rowsBefore := f.index.Stats().Rows
 
-	retention := persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day}
 	res, err := f.store.Prune(ctx, ref, retention)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropped, _ := f.index.Prune(ref.Add(-retention.History))
+	var importedCut time.Time
+	if retention.Imported > 0 {
+		importedCut = ref.Add(-retention.Imported)
+	}
+	dropped, _ := f.index.Prune(ref.Add(-retention.History), importedCut)
+	if !pruned {
+		if res.Updates+res.Channels+res.NodeAnnouncements != 0 || dropped != 0 || f.index.Stats().Rows != rowsBefore {
+			t.Fatalf("imported history pruned although kept for good (database %+v, index %d)", res, dropped)
+		}
+		return
+	}
 	if res.Updates == 0 || dropped == 0 {
 		t.Fatalf("nothing pruned (database %+v, index %d)", res, dropped)
 	}

@@ -27,6 +27,7 @@ type StoredAnnouncement struct {
 	FundingSats  uint64
 	FundingKnown bool
 	Seen         time.Time
+	Imported     bool
 }
 
 // StoredUpdate is a channel_updates row without its signed bytes.
@@ -43,6 +44,7 @@ type StoredUpdate struct {
 	FeeProportionalMillionths uint32
 	HTLCMaximumMsat           uint64
 	Seen                      time.Time
+	Imported                  bool
 }
 
 // StoredNode is a node_announcements row without its signed bytes.
@@ -53,6 +55,7 @@ type StoredNode struct {
 	Features  []byte
 	Addresses []byte
 	Seen      time.Time
+	Imported  bool
 }
 
 // Visitor receives rows from ReadSince in id order per table: announcements
@@ -108,7 +111,7 @@ func (s *Store) ReadSince(ctx context.Context, cur Cursor, v Visitor) (Cursor, t
 }
 
 func readAnnouncements(ctx context.Context, tx pgx.Tx, after int64, visit func(*StoredAnnouncement) error) (int64, error) {
-	rows, err := tx.Query(ctx, `SELECT id, scid, node_id_1, node_id_2, features, funding_sats, seen
+	rows, err := tx.Query(ctx, `SELECT id, scid, node_id_1, node_id_2, features, funding_sats, seen, imported
 		FROM channel_announcements WHERE id > $1 ORDER BY id`, after)
 	if err != nil {
 		return after, fmt.Errorf("read channel announcements: %w", err)
@@ -119,7 +122,7 @@ func readAnnouncements(ctx context.Context, tx pgx.Tx, after int64, visit func(*
 	var n1, n2 []byte
 	var funding *int64
 	for rows.Next() {
-		if err := rows.Scan(&a.ID, &scid, &n1, &n2, &a.Features, &funding, &a.Seen); err != nil {
+		if err := rows.Scan(&a.ID, &scid, &n1, &n2, &a.Features, &funding, &a.Seen, &a.Imported); err != nil {
 			return after, fmt.Errorf("read channel announcements: %w", err)
 		}
 		a.SCID = uint64(scid)
@@ -147,7 +150,7 @@ func readAnnouncements(ctx context.Context, tx pgx.Tx, after int64, visit func(*
 
 func readUpdates(ctx context.Context, tx pgx.Tx, after int64, visit func(*StoredUpdate) error) (int64, error) {
 	rows, err := tx.Query(ctx, `SELECT id, scid, direction, timestamp, message_flags, channel_flags,
-			cltv_expiry_delta, htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, seen
+			cltv_expiry_delta, htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, seen, imported
 		FROM channel_updates WHERE id > $1 ORDER BY id`, after)
 	if err != nil {
 		return after, fmt.Errorf("read channel updates: %w", err)
@@ -160,7 +163,7 @@ func readUpdates(ctx context.Context, tx pgx.Tx, after int64, visit func(*Stored
 		cltv                               int32
 	)
 	for rows.Next() {
-		if err := rows.Scan(&u.ID, &scid, &dir, &ts, &mflags, &cflags, &cltv, &htlcMin, &base, &ppm, &hmax, &u.Seen); err != nil {
+		if err := rows.Scan(&u.ID, &scid, &dir, &ts, &mflags, &cflags, &cltv, &htlcMin, &base, &ppm, &hmax, &u.Seen, &u.Imported); err != nil {
 			return after, fmt.Errorf("read channel updates: %w", err)
 		}
 		u.SCID, u.Direction, u.Timestamp = uint64(scid), uint8(dir), uint32(ts)
@@ -181,7 +184,7 @@ func readUpdates(ctx context.Context, tx pgx.Tx, after int64, visit func(*Stored
 }
 
 func readNodes(ctx context.Context, tx pgx.Tx, after int64, visit func(*StoredNode) error) (int64, error) {
-	rows, err := tx.Query(ctx, `SELECT id, node_id, timestamp, features, addresses, seen
+	rows, err := tx.Query(ctx, `SELECT id, node_id, timestamp, features, addresses, seen, imported
 		FROM node_announcements WHERE id > $1 ORDER BY id`, after)
 	if err != nil {
 		return after, fmt.Errorf("read node announcements: %w", err)
@@ -191,7 +194,7 @@ func readNodes(ctx context.Context, tx pgx.Tx, after int64, visit func(*StoredNo
 	var id []byte
 	var ts int64
 	for rows.Next() {
-		if err := rows.Scan(&n.ID, &id, &ts, &n.Features, &n.Addresses, &n.Seen); err != nil {
+		if err := rows.Scan(&n.ID, &id, &ts, &n.Features, &n.Addresses, &n.Seen, &n.Imported); err != nil {
 			return after, fmt.Errorf("read node announcements: %w", err)
 		}
 		copy(n.NodeID[:], id)

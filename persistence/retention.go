@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // RetentionConfig says how much history Prune keeps.
@@ -21,6 +23,103 @@ type RetentionConfig struct {
 	// Receipts is the window of per-peer receipts kept; older daily partitions
 	// are dropped whole.
 	Receipts time.Duration
+	// Imported is History for rows stored by lnsync import (and the messages
+	// of imports still waiting for their channel); zero keeps them for good.
+	Imported time.Duration
+}
+
+// cutoffs returns the seen cut-off of live rows and of imported ones (the
+// zero time, before every row, when imported rows are kept for good).
+func (c RetentionConfig) cutoffs(now time.Time) (live, imported time.Time) {
+	live = now.Add(-c.History)
+	if c.Imported > 0 {
+		imported = now.Add(-c.Imported)
+	}
+	return live, imported
+}
+
+// execer runs statements: the pool, or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// pruneRows deletes the gossip rows and waiting messages that retention
+// drops, live rows before live and imported rows before imported (the zero
+// time: none).
+func pruneRows(ctx context.Context, db execer, live, imported time.Time) (PruneResult, error) {
+	var res PruneResult
+	// Every row is held to the window of its source: $1 for live rows, $2 for
+	// imported ones ($3 and $4 are the same cut-offs as gossip timestamps).
+	// Channels that went silent before the cut-off: everything goes. Each
+	// channel direction's newest version is what the unique index gives first.
+	tag, err := db.Exec(ctx, `
+		WITH dead AS (
+			SELECT a.scid FROM channel_announcements a
+			WHERE a.seen < CASE WHEN a.imported THEN $2::timestamptz ELSE $1::timestamptz END
+			  AND NOT EXISTS (SELECT 1 FROM channel_updates u WHERE u.scid = a.scid
+			                  AND u.seen >= CASE WHEN u.imported THEN $2::timestamptz ELSE $1::timestamptz END)
+			  AND coalesce((SELECT max(u.timestamp) FROM channel_updates u WHERE u.scid = a.scid), 0)
+			      < CASE WHEN a.imported THEN $4::bigint ELSE $3::bigint END
+		), gone AS (
+			DELETE FROM channel_updates u USING dead WHERE u.scid = dead.scid
+		)
+		DELETE FROM channel_announcements a USING dead WHERE a.scid = dead.scid`,
+		live, imported, unixOrMin(live), unixOrMin(imported))
+	if err != nil {
+		return res, fmt.Errorf("prune dead channels: %w", translate(err))
+	}
+	res.Channels = tag.RowsAffected()
+	tag, err = db.Exec(ctx, `
+		DELETE FROM channel_updates u
+		WHERE u.seen < CASE WHEN u.imported THEN $2::timestamptz ELSE $1::timestamptz END
+		  AND EXISTS (SELECT 1 FROM channel_updates n
+		              WHERE n.scid = u.scid AND n.direction = u.direction
+		                AND n.seen < CASE WHEN u.imported THEN $2::timestamptz ELSE $1::timestamptz END AND n.timestamp > u.timestamp)`, live, imported)
+	if err != nil {
+		return res, fmt.Errorf("prune channel updates: %w", translate(err))
+	}
+	res.Updates = tag.RowsAffected()
+	tag, err = db.Exec(ctx, `
+		DELETE FROM node_announcements a
+		WHERE a.seen < CASE WHEN a.imported THEN $2::timestamptz ELSE $1::timestamptz END
+		  AND EXISTS (SELECT 1 FROM node_announcements n
+		              WHERE n.node_id = a.node_id AND n.seen < CASE WHEN a.imported THEN $2::timestamptz ELSE $1::timestamptz END
+		                AND n.timestamp > a.timestamp)`, live, imported)
+	if err != nil {
+		return res, fmt.Errorf("prune node announcements: %w", translate(err))
+	}
+	res.NodeAnnouncements = tag.RowsAffected()
+	tag, err = db.Exec(ctx, `DELETE FROM waiting_messages WHERE received_at < CASE WHEN imported THEN $2::timestamptz ELSE $1::timestamptz END`, live, imported)
+	if err != nil {
+		return res, fmt.Errorf("prune waiting messages: %w", translate(err))
+	}
+	res.Waiting = tag.RowsAffected()
+	return res, nil
+}
+
+// CountImportedToPrune returns how many imported rows a prune with the
+// imported cut-off would delete (live rows aside), by running it in a
+// transaction that is rolled back.
+func (s *Store) CountImportedToPrune(ctx context.Context, imported time.Time) (int64, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count imported rows to prune: %w", translate(err))
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a read-only look: nothing to keep
+	res, err := pruneRows(ctx, tx, time.Time{}, imported)
+	if err != nil {
+		return 0, err
+	}
+	return res.Updates + res.Channels + res.NodeAnnouncements + res.Waiting, nil
+}
+
+// unixOrMin returns t in Unix seconds, or the smallest bigint for the zero
+// time (no cut-off).
+func unixOrMin(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.Unix()
 }
 
 // PruneResult counts what Prune removed.
@@ -29,48 +128,18 @@ type PruneResult struct {
 	Channels          int64
 	NodeAnnouncements int64
 	ReceiptPartitions int
+	// Waiting counts messages dropped from the waiting room.
+	Waiting int64
 }
 
 // Prune deletes history older than cfg allows as of now and creates the
 // receipt partitions for the next two days ahead of the writer.
 func (s *Store) Prune(ctx context.Context, now time.Time, cfg RetentionConfig) (PruneResult, error) {
-	var res PruneResult
-	cutoff := now.Add(-cfg.History)
-	// Channels that went silent before the cut-off: everything goes. Each
-	// channel direction's newest version is what the unique index gives first.
-	tag, err := s.pool.Exec(ctx, `
-		WITH dead AS (
-			SELECT a.scid FROM channel_announcements a
-			WHERE a.seen < $1
-			  AND NOT EXISTS (SELECT 1 FROM channel_updates u WHERE u.scid = a.scid AND u.seen >= $1)
-			  AND coalesce((SELECT max(u.timestamp) FROM channel_updates u WHERE u.scid = a.scid), 0) < $2
-		), gone AS (
-			DELETE FROM channel_updates u USING dead WHERE u.scid = dead.scid
-		)
-		DELETE FROM channel_announcements a USING dead WHERE a.scid = dead.scid`, cutoff, cutoff.Unix())
+	live, imported := cfg.cutoffs(now)
+	res, err := pruneRows(ctx, s.pool, live, imported)
 	if err != nil {
-		return res, fmt.Errorf("prune dead channels: %w", translate(err))
+		return res, err
 	}
-	res.Channels = tag.RowsAffected()
-	tag, err = s.pool.Exec(ctx, `
-		DELETE FROM channel_updates u
-		WHERE u.seen < $1
-		  AND EXISTS (SELECT 1 FROM channel_updates n
-		              WHERE n.scid = u.scid AND n.direction = u.direction
-		                AND n.seen < $1 AND n.timestamp > u.timestamp)`, cutoff)
-	if err != nil {
-		return res, fmt.Errorf("prune channel updates: %w", translate(err))
-	}
-	res.Updates = tag.RowsAffected()
-	tag, err = s.pool.Exec(ctx, `
-		DELETE FROM node_announcements a
-		WHERE a.seen < $1
-		  AND EXISTS (SELECT 1 FROM node_announcements n
-		              WHERE n.node_id = a.node_id AND n.seen < $1 AND n.timestamp > a.timestamp)`, cutoff)
-	if err != nil {
-		return res, fmt.Errorf("prune node announcements: %w", translate(err))
-	}
-	res.NodeAnnouncements = tag.RowsAffected()
 	if _, err := s.pool.Exec(ctx, `DELETE FROM ingest_batches WHERE committed_at < $1`, now.Add(-24*time.Hour)); err != nil {
 		return res, fmt.Errorf("prune batch log: %w", translate(err))
 	}
@@ -125,15 +194,19 @@ func (s *Store) pruneReceipts(ctx context.Context, now time.Time, keep time.Dura
 // RetentionJob runs Prune on a fixed period.
 type RetentionJob struct {
 	// AfterPrune, when set before Start, is called after each successful prune
-	// with its history cut-off, so that in-memory copies of the history can drop
-	// the same rows.
-	AfterPrune func(cutoff time.Time)
+	// with its cut-offs for live and for imported rows (zero when imported
+	// rows are kept), so that in-memory copies of the history can drop the
+	// same rows.
+	AfterPrune func(live, imported time.Time)
 
 	store  *Store
 	cfg    RetentionConfig
 	every  time.Duration
 	logger *slog.Logger
 	now    func() time.Time
+	// warned is the imported cut-off announced by the last run's warning:
+	// imported rows are pruned only up to it.
+	warned time.Time
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -168,7 +241,18 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 	defer cancel()
 	start := time.Now()
 	now := j.now()
-	res, err := j.store.Prune(ctx, now, j.cfg)
+	// Imported rows go only once a warning announced them: this run prunes
+	// up to the cut-off the previous run warned about.
+	cfg := j.cfg
+	_, due := cfg.cutoffs(now)
+	if cfg.Imported > 0 {
+		if j.warned.IsZero() {
+			cfg.Imported = 0
+		} else {
+			cfg.Imported = now.Sub(j.warned)
+		}
+	}
+	res, err := j.store.Prune(ctx, now, cfg)
 	if err != nil {
 		if ctx.Err() == nil {
 			j.logger.Warn("prune failed; will retry next period", "err", err)
@@ -176,10 +260,24 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 		return
 	}
 	j.logger.Info("pruned history", "updates", res.Updates, "channels", res.Channels,
-		"node_announcements", res.NodeAnnouncements, "receipt_partitions", res.ReceiptPartitions,
+		"node_announcements", res.NodeAnnouncements, "waiting", res.Waiting, "receipt_partitions", res.ReceiptPartitions,
 		"took", time.Since(start).Round(time.Millisecond))
 	if j.AfterPrune != nil {
-		j.AfterPrune(now.Add(-j.cfg.History))
+		j.AfterPrune(cfg.cutoffs(now))
+	}
+	if !due.IsZero() {
+		n, err := j.store.CountImportedToPrune(ctx, due)
+		switch {
+		case err != nil:
+			j.logger.Warn("counting imported rows to prune failed", "err", err)
+		case n > 0:
+			j.logger.Warn("imported rows older than retention.imported will be pruned at the next run",
+				"rows", n, "stored_before", due.UTC().Format(time.RFC3339), "retention_imported", j.cfg.Imported.String(),
+				"next_run", now.Add(j.every).UTC().Format(time.RFC3339), "keep_them", `set retention.imported = "0"`)
+			j.warned = due
+		default:
+			j.warned = due
+		}
 	}
 }
 

@@ -1,7 +1,10 @@
 package persistence_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,7 +116,12 @@ func TestRetentionJobRunsAtStartAndReportsCutoff(t *testing.T) {
 	store := persistencetest.NewStore(t)
 	job := persistence.NewRetentionJob(store, persistence.RetentionConfig{History: 35 * 24 * time.Hour, Receipts: 14 * 24 * time.Hour}, time.Hour, persistencetest.Logger(t))
 	got := make(chan time.Time, 1)
-	job.AfterPrune = func(cutoff time.Time) { got <- cutoff }
+	job.AfterPrune = func(live, imported time.Time) {
+		if !imported.IsZero() {
+			t.Errorf("imported cut-off %v; want none (kept for good)", imported)
+		}
+		got <- live
+	}
 	job.Start(context.Background())
 	defer job.Stop()
 	select {
@@ -123,5 +131,79 @@ func TestRetentionJobRunsAtStartAndReportsCutoff(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the job did not prune at start")
+	}
+}
+
+// TestImportedRowsArePrunedOnlyAfterAWarning stores the same old history
+// twice, once as live gossip and once imported: retention.history prunes the
+// live copy at once; the imported copy is kept while retention.imported is
+// zero, and with a window it is announced by a warning at one run and
+// pruned at the next.
+func TestImportedRowsArePrunedOnlyAfterAWarning(t *testing.T) {
+	t.Parallel()
+	url := persistencetest.NewMigratedDatabase(t)
+	store := persistencetest.OpenMigrated(t, url)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	old := now.Add(-60 * day)
+	for _, imported := range []bool{false, true} {
+		w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, Imported: imported}, persistencetest.Logger(t))
+		w.Start(ctx)
+		base := uint64(1)
+		if imported {
+			base = 2
+		}
+		scid := base << 40
+		a := &persistence.ChannelAnnouncement{SCID: scid, Features: []byte{}, Signed: []byte{byte(base)}, ReceivedAt: old}
+		a.NodeID1[0], a.NodeID2[0] = 2, 3
+		recs := []persistence.Record{a}
+		for i := range 3 { // three versions per direction, the newest recent
+			for dir := range uint8(2) {
+				seen := old.Add(time.Duration(i) * time.Hour)
+				if i == 2 {
+					seen = now.Add(-time.Hour)
+				}
+				recs = append(recs, &persistence.ChannelUpdate{SCID: scid, Direction: dir, Timestamp: uint32(seen.Unix()), MessageFlags: 1,
+					ChannelFlags: dir, Signed: []byte{byte(base), dir, byte(i)}, ReceivedAt: seen})
+			}
+		}
+		for _, r := range recs {
+			if err := w.Submit(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Stop()
+	}
+	conn := openPool(t, url)
+	rows := func(imported bool) int64 {
+		return count(t, conn, "SELECT count(*) FROM channel_updates WHERE imported = $1", imported)
+	}
+
+	kept := persistence.NewRetentionJob(store, persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day}, time.Hour, persistencetest.Logger(t))
+	kept.RunAt(ctx, now)
+	// Per direction the recent version and the newest before the cut-off stay.
+	if rows(false) != 4 || rows(true) != 6 {
+		t.Fatalf("with retention.imported = 0: %d live and %d imported updates left; want 4 and all 6", rows(false), rows(true))
+	}
+
+	var logs bytes.Buffer
+	job := persistence.NewRetentionJob(store, persistence.RetentionConfig{History: 35 * day, Receipts: 14 * day, Imported: 30 * day},
+		time.Hour, slog.New(slog.NewTextHandler(&logs, nil)))
+	job.RunAt(ctx, now)
+	if rows(true) != 6 {
+		t.Errorf("imported rows pruned at the run that warned about them: %d left", rows(true))
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "imported rows older than retention.imported will be pruned") ||
+		!strings.Contains(logs.String(), "rows=2") {
+		t.Errorf("no warning naming the imported rows to prune:\n%s", logs.String())
+	}
+	logs.Reset()
+	job.RunAt(ctx, now.Add(time.Hour))
+	if rows(true) != 4 {
+		t.Errorf("after the warned run: %d imported updates left; want 4, as live", rows(true))
+	}
+	if strings.Contains(logs.String(), "will be pruned") {
+		t.Errorf("warned again with nothing left to prune:\n%s", logs.String())
 	}
 }

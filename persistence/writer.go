@@ -36,6 +36,9 @@ type WriterConfig struct {
 	// (imports of recorded gossip). When false, seen is the commit clock of the
 	// batch, which never goes backwards (live gossip).
 	KeepReceiveTimes bool
+	// Imported marks every row this writer stores as imported (lnsync
+	// import): retention keeps such rows for their own window.
+	Imported bool
 	// TxTimeout bounds one batch transaction. Default 30s.
 	TxTimeout time.Duration
 	// MaxBackoff caps the wait between retries of a failed batch. Default 5s.
@@ -387,16 +390,17 @@ func (w *Writer) writeBatch(batchID int64, recs []Record) error {
 			}
 			return clock
 		}
-		n, err := insertAnnouncements(ctx, tx, b.anns, seen)
+		imp := w.cfg.Imported
+		n, err := insertAnnouncements(ctx, tx, b.anns, seen, imp)
 		if err != nil {
 			return err
 		}
 		inserted += n
-		if n, err = insertUpdates(ctx, tx, b.updates, seen); err != nil {
+		if n, err = insertUpdates(ctx, tx, b.updates, seen, imp); err != nil {
 			return err
 		}
 		inserted += n
-		if n, err = insertNodes(ctx, tx, b.nodes, seen); err != nil {
+		if n, err = insertNodes(ctx, tx, b.nodes, seen, imp); err != nil {
 			return err
 		}
 		inserted += n
@@ -462,12 +466,12 @@ func (st stage) write(ctx context.Context, tx pgx.Tx, n int, row func(i int) []a
 var announcementStage = stage{
 	what:    "channel announcements",
 	table:   "stage_channel_announcements",
-	columns: "scid bigint, node_id_1 bytea, node_id_2 bytea, features bytea, funding_sats bigint, signed bytea, seen timestamptz",
-	names:   []string{"scid", "node_id_1", "node_id_2", "features", "funding_sats", "signed", "seen"},
+	columns: "scid bigint, node_id_1 bytea, node_id_2 bytea, features bytea, funding_sats bigint, signed bytea, seen timestamptz, imported boolean",
+	names:   []string{"scid", "node_id_1", "node_id_2", "features", "funding_sats", "signed", "seen", "imported"},
 	// A later copy can only fill in an unknown funding amount; the first seen stays.
 	insert: `
-		INSERT INTO channel_announcements (scid, node_id_1, node_id_2, features, funding_sats, signed, seen)
-		SELECT DISTINCT ON (scid) scid, node_id_1, node_id_2, features, funding_sats, signed, seen
+		INSERT INTO channel_announcements (scid, node_id_1, node_id_2, features, funding_sats, signed, seen, imported)
+		SELECT DISTINCT ON (scid) scid, node_id_1, node_id_2, features, funding_sats, signed, seen, imported
 		FROM stage_channel_announcements
 		ORDER BY scid, funding_sats IS NULL, seen
 		ON CONFLICT (scid) DO UPDATE SET funding_sats = EXCLUDED.funding_sats
@@ -479,14 +483,14 @@ var updateStage = stage{
 	table: "stage_channel_updates",
 	columns: `scid bigint, direction smallint, timestamp bigint, message_flags smallint, channel_flags smallint,
 		cltv_expiry_delta integer, htlc_minimum_msat bigint, fee_base_msat bigint,
-		fee_proportional_millionths bigint, htlc_maximum_msat bigint, signed bytea, seen timestamptz`,
+		fee_proportional_millionths bigint, htlc_maximum_msat bigint, signed bytea, seen timestamptz, imported boolean`,
 	names: []string{"scid", "direction", "timestamp", "message_flags", "channel_flags", "cltv_expiry_delta",
-		"htlc_minimum_msat", "fee_base_msat", "fee_proportional_millionths", "htlc_maximum_msat", "signed", "seen"},
+		"htlc_minimum_msat", "fee_base_msat", "fee_proportional_millionths", "htlc_maximum_msat", "signed", "seen", "imported"},
 	insert: `
 		INSERT INTO channel_updates (scid, direction, timestamp, message_flags, channel_flags, cltv_expiry_delta,
-			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen)
+			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen, imported)
 		SELECT scid, direction, timestamp, message_flags, channel_flags, cltv_expiry_delta,
-			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen
+			htlc_minimum_msat, fee_base_msat, fee_proportional_millionths, htlc_maximum_msat, signed, seen, imported
 		FROM stage_channel_updates
 		ON CONFLICT ON CONSTRAINT channel_updates_version DO NOTHING`,
 }
@@ -494,16 +498,16 @@ var updateStage = stage{
 var nodeStage = stage{
 	what:    "node announcements",
 	table:   "stage_node_announcements",
-	columns: "node_id bytea, timestamp bigint, features bytea, addresses bytea, alias bytea, rgb bytea, signed bytea, seen timestamptz",
-	names:   []string{"node_id", "timestamp", "features", "addresses", "alias", "rgb", "signed", "seen"},
+	columns: "node_id bytea, timestamp bigint, features bytea, addresses bytea, alias bytea, rgb bytea, signed bytea, seen timestamptz, imported boolean",
+	names:   []string{"node_id", "timestamp", "features", "addresses", "alias", "rgb", "signed", "seen", "imported"},
 	insert: `
-		INSERT INTO node_announcements (node_id, timestamp, features, addresses, alias, rgb, signed, seen)
-		SELECT node_id, timestamp, features, addresses, alias, rgb, signed, seen
+		INSERT INTO node_announcements (node_id, timestamp, features, addresses, alias, rgb, signed, seen, imported)
+		SELECT node_id, timestamp, features, addresses, alias, rgb, signed, seen, imported
 		FROM stage_node_announcements
 		ON CONFLICT ON CONSTRAINT node_announcements_version DO NOTHING`,
 }
 
-func insertAnnouncements(ctx context.Context, tx pgx.Tx, anns []*ChannelAnnouncement, seen func(time.Time) time.Time) (int64, error) {
+func insertAnnouncements(ctx context.Context, tx pgx.Tx, anns []*ChannelAnnouncement, seen func(time.Time) time.Time, imported bool) (int64, error) {
 	return announcementStage.write(ctx, tx, len(anns), func(i int) []any {
 		a := anns[i]
 		var funding *int64
@@ -511,23 +515,23 @@ func insertAnnouncements(ctx context.Context, tx pgx.Tx, anns []*ChannelAnnounce
 			v := int64(a.FundingSats)
 			funding = &v
 		}
-		return []any{int64(a.SCID), a.NodeID1[:], a.NodeID2[:], a.Features, funding, a.Signed, seen(a.ReceivedAt)}
+		return []any{int64(a.SCID), a.NodeID1[:], a.NodeID2[:], a.Features, funding, a.Signed, seen(a.ReceivedAt), imported}
 	})
 }
 
-func insertUpdates(ctx context.Context, tx pgx.Tx, ups []*ChannelUpdate, seen func(time.Time) time.Time) (int64, error) {
+func insertUpdates(ctx context.Context, tx pgx.Tx, ups []*ChannelUpdate, seen func(time.Time) time.Time, imported bool) (int64, error) {
 	return updateStage.write(ctx, tx, len(ups), func(i int) []any {
 		u := ups[i]
 		return []any{int64(u.SCID), int16(u.Direction), int64(u.Timestamp), int16(u.MessageFlags), int16(u.ChannelFlags),
 			int32(u.CLTVExpiryDelta), int64(u.HTLCMinimumMsat), int64(u.FeeBaseMsat),
-			int64(u.FeeProportionalMillionths), int64(u.HTLCMaximumMsat), u.Signed, seen(u.ReceivedAt)}
+			int64(u.FeeProportionalMillionths), int64(u.HTLCMaximumMsat), u.Signed, seen(u.ReceivedAt), imported}
 	})
 }
 
-func insertNodes(ctx context.Context, tx pgx.Tx, nodes []*NodeAnnouncement, seen func(time.Time) time.Time) (int64, error) {
+func insertNodes(ctx context.Context, tx pgx.Tx, nodes []*NodeAnnouncement, seen func(time.Time) time.Time, imported bool) (int64, error) {
 	return nodeStage.write(ctx, tx, len(nodes), func(i int) []any {
 		n := nodes[i]
-		return []any{n.NodeID[:], int64(n.Timestamp), n.Features, n.Addresses, n.Alias[:], n.RGB[:], n.Signed, seen(n.ReceivedAt)}
+		return []any{n.NodeID[:], int64(n.Timestamp), n.Features, n.Addresses, n.Alias[:], n.RGB[:], n.Signed, seen(n.ReceivedAt), imported}
 	})
 }
 

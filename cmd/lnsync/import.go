@@ -50,6 +50,7 @@ timestamp read so far. Framing glitches are skipped and counted. Afterwards
 		BatchSize:        cfg.Database.WriteBatch,
 		FlushInterval:    cfg.Database.FlushInterval.Std(),
 		KeepReceiveTimes: true,
+		Imported:         true,
 	}, logger)
 	writer.Start(ctx)
 	rep, err := download.ImportFiles(ctx, download.ImportConfig{ChainHash: cfg.ChainHash(), FundingREST: cfg.Download.BitcoindREST}, store, writer, logger, fs.Args(), openGossipFile)
@@ -73,11 +74,19 @@ timestamp read so far. Framing glitches are skipped and counted. Afterwards
 		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
 	}
 	fmt.Fprintf(stdout, "verdicts: %s\n", strings.Join(parts, " "))
+	if n := v.Get(download.KindChannelUpdate, download.ReasonWaiting) + v.Get(download.KindNodeAnnouncement, download.ReasonWaiting); n > 0 {
+		fmt.Fprintf(stdout, "waiting: %d messages whose channel is not stored yet are kept unverified; they are validated when its announcement arrives (import or live)\n", n)
+	}
+	if cfg.Retention.Imported == 0 {
+		fmt.Fprintln(stdout, `retention: imported data is kept for good (retention.imported = "0")`)
+	} else {
+		fmt.Fprintf(stdout, "retention: imported data is kept for %s (retention.imported); serve warns one run before pruning it\n", cfg.Retention.Imported)
+	}
 	// Stored or already stored: anything else means the input was not the
 	// gossip it was meant to be.
 	var usable int64
 	for _, k := range []download.Kind{download.KindChannelAnnouncement, download.KindChannelUpdate, download.KindNodeAnnouncement} {
-		usable += v.Get(k, download.ReasonOK) + v.Get(k, download.ReasonDuplicate)
+		usable += v.Get(k, download.ReasonOK) + v.Get(k, download.ReasonDuplicate) + v.Get(k, download.ReasonWaiting)
 	}
 	if usable == 0 {
 		var read int64

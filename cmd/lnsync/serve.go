@@ -70,8 +70,9 @@ SIGTERM.`, stderr)
 	retention := persistence.NewRetentionJob(store, persistence.RetentionConfig{
 		History:  cfg.Retention.History.Std(),
 		Receipts: cfg.Retention.Receipts.Std(),
+		Imported: cfg.Retention.Imported.Std(),
 	}, cfg.Retention.Every.Std(), logger)
-	retention.AfterPrune = func(cutoff time.Time) { index.Prune(cutoff) }
+	retention.AfterPrune = func(live, imported time.Time) { index.Prune(live, imported) }
 	retention.Start(ctx)
 	defer retention.Stop()
 
