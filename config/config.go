@@ -32,6 +32,11 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// LogFormat is text or json. Default "text".
 	LogFormat string `toml:"log_format"`
+	// ShutdownTimeout bounds how long the process takes to exit after
+	// SIGTERM or SIGINT, whatever the database does: what could not be
+	// written by then is counted and logged. More than 1s, at most 10m.
+	// Default "30s".
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 
 	Database  Database  `toml:"database"`
 	Download  Download  `toml:"download"`
@@ -39,6 +44,13 @@ type Config struct {
 	HTTP      HTTP      `toml:"http"`
 	Retention Retention `toml:"retention"`
 	Reconcile Reconcile `toml:"reconcile"`
+}
+
+// WriterShutdownTimeout is the part of ShutdownTimeout the batched writer
+// may spend committing what is queued: the rest is left for the other
+// components to stop and for the final log lines.
+func (c Config) WriterShutdownTimeout() time.Duration {
+	return c.ShutdownTimeout.Std() * 5 / 6
 }
 
 // Database configures the Postgres connection and the batched writer.
@@ -198,9 +210,10 @@ func DefaultPeers(network string) []string {
 // network is known.
 func Default() Config {
 	return Config{
-		Network:   "mainnet",
-		LogLevel:  "info",
-		LogFormat: "text",
+		Network:         "mainnet",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: Duration(30 * time.Second),
 		Database: Database{
 			MaxConns:      8,
 			WriteQueue:    50000,
@@ -357,6 +370,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return &Error{Key: "log_level", Value: c.LogLevel, Msg: "want debug, info, warn or error"}
+	}
+	if err := durationIn("shutdown_timeout", c.ShutdownTimeout, time.Second, 10*time.Minute); err != nil {
+		return err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return &Error{Key: "log_format", Value: c.LogFormat, Msg: "want text or json"}

@@ -194,6 +194,7 @@ type Validator struct {
 	outstanding int // submitted, not yet given a verdict or parked
 	idle        *sync.Cond
 	released    Source // what comes back from the Waiting room
+	notQueued   atomic.Int64 // accepted messages whose records the writer no longer took
 
 	stop chan struct{}
 }
@@ -291,6 +292,9 @@ func (v *Validator) Stop() {
 		close(v.stop)
 	}
 	v.wg.Wait()
+	if n := v.notQueued.Swap(0); n > 0 {
+		v.logger.Warn("valid messages not stored: validated while shutting down", "messages", n)
+	}
 }
 
 // Verdicts returns the counts of verdicts so far.
@@ -849,9 +853,11 @@ func (v *Validator) done(n int) {
 	v.mu.Unlock()
 }
 
+// submitLogged queues recs for the writer. What cannot be queued (the
+// writer closed at shutdown) is counted and reported once by Stop.
 func (v *Validator) submitLogged(ctx context.Context, recs []persistence.Record) {
-	if err := v.submitRecords(ctx, recs); err != nil && !errors.Is(err, context.Canceled) {
-		v.logger.Warn("record not queued", "err", err)
+	if err := v.submitRecords(ctx, recs); err != nil {
+		v.notQueued.Add(1)
 	}
 }
 

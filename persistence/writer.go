@@ -43,8 +43,10 @@ type WriterConfig struct {
 	TxTimeout time.Duration
 	// MaxBackoff caps the wait between retries of a failed batch. Default 5s.
 	MaxBackoff time.Duration
-	// ShutdownTimeout is how long Stop keeps retrying a batch the database will
-	// not take before giving up on it (logged as an error). Default 2m.
+	// ShutdownTimeout bounds shutdown whatever the database does: from Stop
+	// (or the end of Start's context) the Writer keeps trying to commit what
+	// is queued for at most this long, then gives up on everything left,
+	// counts it (WriterStats.Dropped) and logs it once. Default 25s.
 	ShutdownTimeout time.Duration
 }
 
@@ -65,7 +67,7 @@ func (c *WriterConfig) setDefaults() {
 		c.MaxBackoff = 5 * time.Second
 	}
 	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 2 * time.Minute
+		c.ShutdownTimeout = 25 * time.Second
 	}
 }
 
@@ -99,6 +101,12 @@ type Writer struct {
 	closed   bool
 	stopping chan struct{}
 	done     chan struct{}
+	// expired is closed ShutdownTimeout after closing: every write attempt
+	// then ends, and what is left is dropped.
+	expired    chan struct{}
+	expiredCtx context.Context
+	expire     context.CancelFunc
+	notWritten atomic.Int64 // records dropped at shutdown, logged once at the end
 
 	partitions map[string]bool // receipt partitions known to exist; loop goroutine only
 
@@ -113,15 +121,18 @@ type item struct {
 // NewWriter returns a Writer for store. It does nothing until Start.
 func NewWriter(store *Store, cfg WriterConfig, logger *slog.Logger) *Writer {
 	cfg.setDefaults()
-	return &Writer{
+	w := &Writer{
 		store:      store,
 		cfg:        cfg,
 		logger:     logger.With("component", "writer"),
 		queue:      make(chan item, cfg.QueueSize),
 		stopping:   make(chan struct{}),
 		done:       make(chan struct{}),
+		expired:    make(chan struct{}),
 		partitions: make(map[string]bool),
 	}
+	w.expiredCtx, w.expire = context.WithCancel(context.Background())
+	return w
 }
 
 // Start launches the writing goroutine and returns. Cancelling ctx closes the
@@ -150,6 +161,10 @@ func (w *Writer) close() {
 	if !w.closed {
 		w.closed = true
 		close(w.stopping)
+		time.AfterFunc(w.cfg.ShutdownTimeout, func() {
+			close(w.expired)
+			w.expire()
+		})
 	}
 }
 
@@ -215,13 +230,19 @@ func (w *Writer) Stats() WriterStats {
 
 func (w *Writer) loop() {
 	defer close(w.done)
+	defer func() {
+		if n := w.notWritten.Load(); n > 0 {
+			w.logger.Error("records not written: the database was unavailable until the shutdown deadline",
+				"records", n, "deadline", w.cfg.ShutdownTimeout)
+		}
+	}()
 	for {
 		recs, markers, more := w.collect()
 		if len(recs) > 0 {
 			err := w.writeWithRetry(recs)
 			if err != nil {
 				w.dropped.Add(int64(len(recs)))
-				w.logger.Error("batch dropped at shutdown: database unavailable", "records", len(recs), "err", err)
+				w.notWritten.Add(int64(len(recs)))
 			}
 			for _, m := range markers {
 				m <- err
@@ -290,13 +311,17 @@ func (w *Writer) collect() (recs []Record, markers []chan error, more bool) {
 	}
 }
 
-// writeWithRetry commits recs, retrying with backoff until it succeeds. Once
-// the Writer is closing it gives up after ShutdownTimeout.
+// writeWithRetry commits recs, retrying with backoff until it succeeds or,
+// once the Writer is closing, until the shutdown deadline (ErrShutdownDeadline).
 func (w *Writer) writeWithRetry(recs []Record) error {
 	backoff := 50 * time.Millisecond
 	batchID := rand.Int64()
-	var giveUp <-chan time.Time
 	for attempt := 1; ; attempt++ {
+		select {
+		case <-w.expired:
+			return ErrShutdownDeadline
+		default:
+		}
 		err := w.writeBatch(batchID, recs)
 		if err == nil {
 			if attempt > 1 {
@@ -305,22 +330,22 @@ func (w *Writer) writeWithRetry(recs []Record) error {
 			return nil
 		}
 		w.retries.Add(1)
-		w.logger.Warn("batch failed, retrying", "attempt", attempt, "records", len(recs), "backoff", backoff, "err", err)
-		if giveUp == nil {
-			select {
-			case <-w.stopping:
-				giveUp = time.After(w.cfg.ShutdownTimeout)
-			default:
-			}
+		if attempt == 1 || attempt&(attempt-1) == 0 {
+			// Attempts 1, 2, 4, 8 …: an outage is not a line per retry.
+			w.logger.Warn("batch failed, retrying", "attempt", attempt, "records", len(recs), "backoff", backoff, "err", err)
 		}
 		select {
 		case <-time.After(backoff):
-		case <-giveUp:
-			return err
+		case <-w.expired:
+			return ErrShutdownDeadline
 		}
 		backoff = min(backoff*2, w.cfg.MaxBackoff)
 	}
 }
+
+// ErrShutdownDeadline is what a batch left uncommitted at the shutdown
+// deadline reports to Flush.
+var ErrShutdownDeadline = errors.New("not written: the database was unavailable until the shutdown deadline")
 
 // batchRows splits a batch by table.
 type batchRows struct {
@@ -359,7 +384,8 @@ func splitBatch(recs []Record) batchRows {
 var errAlreadyCommitted = errors.New("batch already committed")
 
 func (w *Writer) writeBatch(batchID int64, recs []Record) error {
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.TxTimeout)
+	// An attempt ends at its own timeout or at the shutdown deadline.
+	ctx, cancel := context.WithTimeout(w.expiredCtx, w.cfg.TxTimeout)
 	defer cancel()
 	b := splitBatch(recs)
 	var newParts []string

@@ -51,10 +51,16 @@ timestamp read so far. Framing glitches are skipped and counted. Afterwards
 		FlushInterval:    cfg.Database.FlushInterval.Std(),
 		KeepReceiveTimes: true,
 		Imported:         true,
+		ShutdownTimeout:  cfg.WriterShutdownTimeout(),
 	}, logger)
 	writer.Start(ctx)
 	rep, err := download.ImportFiles(ctx, download.ImportConfig{ChainHash: cfg.ChainHash(), FundingREST: cfg.Download.BitcoindREST}, store, writer, logger, fs.Args(), openGossipFile)
 	writer.Stop()
+	if n := writer.Stats().Dropped; n > 0 || (err != nil && ctx.Err() != nil) {
+		// Interrupted, or the database went away: nothing stored is wrong,
+		// and an import is idempotent.
+		return fmt.Errorf("import incomplete (%d records not written): run the same `lnsync import` again to complete it: %w", n, errors.Join(err, ctx.Err()))
+	}
 	if err != nil {
 		return err
 	}

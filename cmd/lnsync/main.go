@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -19,6 +21,15 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// Whatever a component waits for, the process ends within the
+		// configured shutdown_timeout of the signal.
+		<-ctx.Done()
+		d := time.Duration(shutdownTimeout.Load())
+		time.Sleep(d)
+		fmt.Fprintf(os.Stderr, "lnsync: still stopping %v after the signal (shutdown_timeout); exiting now\n", d)
+		os.Exit(1)
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	switch {
@@ -32,6 +43,12 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// shutdownTimeout is the configured shutdown_timeout in nanoseconds, set
+// when a command loads its configuration.
+var shutdownTimeout atomic.Int64
+
+func init() { shutdownTimeout.Store(int64(30 * time.Second)) }
 
 // errUsage marks a command-line mistake whose message was already printed.
 var errUsage = errors.New("usage")

@@ -49,7 +49,11 @@ func loadConfig(path string) (config.Config, error) {
 			path = defaultConfigPath
 		}
 	}
-	return config.Load(path, nil)
+	cfg, err := config.Load(path, nil)
+	if err == nil {
+		shutdownTimeout.Store(int64(cfg.ShutdownTimeout.Std()))
+	}
+	return cfg, err
 }
 
 // openConfigured loads the configuration at path, builds the logger it asks

@@ -57,9 +57,10 @@ SIGTERM.`, stderr)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	writer := persistence.NewWriter(store, persistence.WriterConfig{
-		QueueSize:     cfg.Database.WriteQueue,
-		BatchSize:     cfg.Database.WriteBatch,
-		FlushInterval: cfg.Database.FlushInterval.Std(),
+		QueueSize:       cfg.Database.WriteQueue,
+		BatchSize:       cfg.Database.WriteBatch,
+		FlushInterval:   cfg.Database.FlushInterval.Std(),
+		ShutdownTimeout: cfg.WriterShutdownTimeout(),
 	}, logger)
 	registerWriterMetrics(registry, writer)
 	writer.Start(ctx)
