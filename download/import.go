@@ -279,7 +279,14 @@ func importPath(ctx context.Context, v *Validator, src *Source, path string, ope
 		return ImportStats{}, err
 	}
 	defer f.Close()
+	// A pipe or a terminal may block a read for ever: closing the file
+	// ends it when the import is interrupted.
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
 	st, err := ImportGSP(ctx, v, f, src)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return st, err
 	}

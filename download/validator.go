@@ -195,6 +195,7 @@ type Validator struct {
 	idle        *sync.Cond
 	released    Source // what comes back from the Waiting room
 	notQueued   atomic.Int64 // accepted messages whose records the writer no longer took
+	waitingErrs outage       // failures to read the Waiting room
 
 	stop chan struct{}
 }
@@ -523,10 +524,11 @@ func (v *Validator) expire(ctx context.Context, all bool) error {
 func (v *Validator) release(ctx context.Context, scid uint64, nodes [2][33]byte) {
 	defer v.done(1)
 	msgs, err := v.cfg.Waiting.TakeWaiting(ctx, scid, nodes[:])
+	if ctx.Err() != nil {
+		return
+	}
+	v.waitingErrs.Report(v.logger, "messages waiting for a channel could not be read; they stay until it is announced again", err)
 	if err != nil {
-		if ctx.Err() == nil {
-			v.logger.Warn("messages waiting for a channel could not be read; they stay", "scid", scid, "err", err)
-		}
 		return
 	}
 	for _, m := range msgs {

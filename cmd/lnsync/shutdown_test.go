@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lnsync/lnsync/gsp"
+	"github.com/lnsync/lnsync/gsp/gsptest"
+	"github.com/lnsync/lnsync/persistence/persistencetest"
+)
+
+// An import interrupted while its database is down ends within
+// shutdown_timeout, says how many records it could not write and how to
+// complete the data, and logs the loss once rather than per batch.
+func TestImportStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
+	t.Parallel()
+	cluster := persistencetest.StartCluster(t)
+	dbURL := cluster.NewDatabase()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "lnsync.toml")
+	const timeout = 4 * time.Second
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("shutdown_timeout = %q\n[database]\nurl = %q\nwrite_batch = 100\n", "4s", dbURL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The import reads a named pipe, so the test decides when its input
+	// arrives: half before the database goes down, half after.
+	fifo := filepath.Join(dir, "gossip.gsp")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	msgs := gsptest.Messages(t, filepath.Join("..", "..", "testdata", "lnresearch-gsp-2025", "lnresearch-2025-merged.gsp"))
+	frame := func(part [][]byte) []byte {
+		var buf bytes.Buffer
+		w := gsp.NewWriter(&buf)
+		for _, m := range part {
+			if err := w.Write(m, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	first, second := frame(msgs[:len(msgs)/2]), frame(msgs[len(msgs)/2:])[4:] // one header only
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- cmdImport(ctx, []string{"-config", cfgPath, fifo}, &stdout, &stderr) }()
+	pipe, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.Close()
+	if _, err := pipe.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cluster.Crash()
+	if _, err := pipe.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the writer now retries batches against a dead server
+	start := time.Now()
+	cancel() // SIGTERM
+	select {
+	case err = <-done:
+	case <-time.After(3 * timeout):
+		t.Fatalf("import still running %v after it was interrupted with the database down\n%s", 3*timeout, stderr.String())
+	}
+	took := time.Since(start)
+	t.Logf("stopped in %v", took.Round(time.Millisecond))
+	if took > timeout {
+		t.Errorf("import took %v to stop, want at most shutdown_timeout (%v)", took, timeout)
+	}
+	if err == nil || !strings.Contains(err.Error(), "run the same `lnsync import` again") || !strings.Contains(err.Error(), "records not written") {
+		t.Errorf("error %v; want one saying how many records were not written and to run the import again", err)
+	}
+	if n := strings.Count(stderr.String(), "records not written: the database was unavailable"); n != 1 {
+		t.Errorf("the loss is logged %d times, want once:\n%s", n, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), "batch failed, retrying"); n > 12 {
+		t.Errorf("%d retry lines for one outage, want a few", n)
+	}
+	if n := strings.Count(stderr.String(), "could not be read"); n > 1 {
+		t.Errorf("the waiting room's outage is logged %d times, want once", n)
+	}
+
+	// Running the import again once the database is back completes the data.
+	cluster.Start()
+	whole := filepath.Join(dir, "whole.gsp")
+	if err := os.WriteFile(whole, frame(msgs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout = syncBuffer{}
+	if err := cmdImport(context.Background(), []string{"-config", cfgPath, whole}, &stdout, &stderr); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	store := persistencetest.OpenMigrated(t, dbURL)
+	updates, nodes, err := store.CountWaiting(context.Background())
+	if err != nil || updates != 26462 || nodes != 2171 {
+		t.Errorf("after the rerun %d updates and %d node announcements wait (%v); want 26462 and 2171 as after one clean import", updates, nodes, err)
+	}
+}
+
+// serve interrupted while its database is down also stops within
+// shutdown_timeout.
+func TestServeStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
+	t.Parallel()
+	cluster := persistencetest.StartCluster(t)
+	dbURL := cluster.NewDatabase()
+	cfgPath := filepath.Join(t.TempDir(), "lnsync.toml")
+	text := fmt.Sprintf("shutdown_timeout = \"4s\"\nnetwork = \"regtest\"\n[database]\nurl = %q\n[download]\npeers = []\n[snapshot]\ndirectory = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
+		dbURL, filepath.Join(t.TempDir(), "snapshots"))
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- cmdServe(ctx, []string{"-config", cfgPath}, &stdout, &stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cluster.Crash()
+	time.Sleep(time.Second)
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(12 * time.Second):
+		t.Fatalf("serve still running 12s after it was interrupted with the database down:\n%s", stderr.String())
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("serve took %v to stop, want at most shutdown_timeout (4s)", took)
+	} else {
+		t.Logf("stopped in %v", took.Round(time.Millisecond))
+	}
+	cluster.Start()
+}
