@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5"
@@ -67,6 +68,13 @@ func translate(err error) error {
 	return err
 }
 
+// IsUnavailable reports whether err means Postgres could not be reached or
+// dropped the connection: ErrUnavailable, or such a failure reported by pgx
+// to a package that runs its own SQL on Pool.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || (err != nil && isUnavailable(err))
+}
+
 func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -80,8 +88,9 @@ func isUnavailable(err error) bool {
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError
+	// A connection cut mid-reply surfaces as an unexpected EOF.
 	return errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, net.ErrClosed)
+		errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Pool returns the connection pool, for packages that keep their own SQL over

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -60,7 +61,15 @@ type Options struct {
 	// Counts reports stored message counts for /v1/status (cached for
 	// CountsTTL); nil leaves them out.
 	Counts func(ctx context.Context) (Counts, error)
+	// Unavailable reports whether a handler's error means a service it
+	// needs (the database) is down: such requests are answered 503 with
+	// Retry-After and the reason, and the outage is logged once when it
+	// starts and once when it ends, not per request. Nil: never.
+	Unavailable func(error) (reason string, ok bool)
 }
+
+// RetryAfterSeconds is the Retry-After of a 503 for a service outage.
+const RetryAfterSeconds = 5
 
 // DynamicCacheBytes bounds the memory of cached dynamic deltas.
 const DynamicCacheBytes = 256 << 20
@@ -82,6 +91,9 @@ type Server struct {
 
 	dyn    *dynamicCache
 	counts countsCache
+
+	outageMu sync.Mutex
+	outage   atomic.Int64 // requests answered 503 since the outage began; 0 when none
 }
 
 // New builds a Server with the health, readiness, status and metrics routes,
@@ -231,15 +243,23 @@ func Errorf(status int, format string, args ...any) error {
 }
 
 // handle adapts a handler returning an error: an *Error becomes its status
-// and message, anything else a 500 whose details go only to the log.
+// and message; an error Options.Unavailable recognises a 503 with its
+// reason; anything else a 500 whose details go only to the log.
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
 		if err == nil {
+			s.noteOutage(nil)
 			return
 		}
 		var he *Error
-		if !errors.As(err, &he) {
+		switch reason, down := s.unavailable(err); {
+		case errors.As(err, &he):
+		case down:
+			s.noteOutage(err)
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+			he = &Error{Status: http.StatusServiceUnavailable, Msg: reason + "; retry later"}
+		default:
 			if r.Context().Err() == nil {
 				s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
@@ -250,6 +270,33 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(he.Status)
 		fmt.Fprintln(w, he.Msg)
+	}
+}
+
+func (s *Server) unavailable(err error) (string, bool) {
+	if s.opts.Unavailable == nil {
+		return "", false
+	}
+	return s.opts.Unavailable(err)
+}
+
+// noteOutage logs the first request refused for an outage (err set) and,
+// at the first success after it, how many were refused.
+func (s *Server) noteOutage(err error) {
+	if err == nil && s.outage.Load() == 0 {
+		return // the common case, without the lock
+	}
+	s.outageMu.Lock()
+	defer s.outageMu.Unlock()
+	switch n := s.outage.Load(); {
+	case err != nil && n == 0:
+		s.outage.Store(1)
+		s.logger.Warn("answering 503 while a service is unavailable", "err", err)
+	case err != nil:
+		s.outage.Add(1)
+	case n > 0:
+		s.logger.Info("service available again", "requests_refused", n)
+		s.outage.Store(0)
 	}
 }
 

@@ -120,6 +120,9 @@ SIGTERM.`, stderr)
 			}
 			return true, ""
 		},
+		Unavailable: func(err error) (string, bool) {
+			return "database unavailable", persistence.IsUnavailable(err)
+		},
 		Snapshots:      catalog,
 		Dynamic:        index,
 		CaughtUp:       caughtUp,

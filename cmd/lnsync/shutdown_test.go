@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,4 +153,76 @@ func TestServeStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 		t.Logf("stopped in %v", took.Round(time.Millisecond))
 	}
 	cluster.Start()
+}
+
+// While the database is down, the routes that need it answer 503 with
+// Retry-After and say why, and 1,000 such requests make one log line (and
+// one more when the database is back), not one each.
+func TestServeOutageIs503AndLoggedOnce(t *testing.T) {
+	t.Parallel()
+	cluster := persistencetest.StartCluster(t)
+	dbURL := cluster.NewDatabase()
+	cfgPath := filepath.Join(t.TempDir(), "lnsync.toml")
+	text := fmt.Sprintf("network = \"regtest\"\n[database]\nurl = %q\n[download]\npeers = []\n[snapshot]\ndirectory = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
+		dbURL, filepath.Join(t.TempDir(), "snapshots"))
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- cmdServe(ctx, []string{"-config", cfgPath}, &stdout, &stderr) }()
+	defer func() { cancel(); <-done }()
+	addr := ""
+	deadline := time.Now().Add(30 * time.Second)
+	for addr == "" {
+		if _, after, ok := strings.Cut(stderr.String(), `msg=listening component=http addr=`); ok {
+			addr, _, _ = strings.Cut(after, "\n")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	now := time.Now().UTC().Truncate(time.Hour)
+	url := fmt.Sprintf("http://%s/v1/reconciliation/metrics?from=%s&to=%s", addr, now.Add(-time.Hour).Format(time.RFC3339), now.Format(time.RFC3339))
+	get := func() (int, string, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
+	}
+	if code, _, body := get(); code != http.StatusOK {
+		t.Fatalf("before the outage: %d %s", code, body)
+	}
+	cluster.Crash()
+	linesBefore := strings.Count(stderr.String(), "\n")
+	for i := range 1000 {
+		code, retry, body := get()
+		if code != http.StatusServiceUnavailable || retry == "" || !strings.Contains(body, "database unavailable") {
+			t.Fatalf("request %d during the outage: %d, Retry-After %q, %q; want 503 with Retry-After and the reason\n%s", i, code, retry, body, stderr.String())
+		}
+	}
+	outageLines := strings.Count(stderr.String(), "\n") - linesBefore
+	if outageLines > 2 {
+		t.Errorf("1,000 requests during the outage wrote %d log lines, want at most 2:\n%s", outageLines, stderr.String())
+	}
+	cluster.Start()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if code, _, _ := get(); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no 200 within 30s of the database coming back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), "service available again") {
+		t.Errorf("the end of the outage is not logged:\n%s", stderr.String())
+	}
+	t.Logf("1,000 requests during the outage: %d log lines", outageLines)
 }
