@@ -61,6 +61,10 @@ type Options struct {
 	// Counts reports stored message counts for /v1/status (cached for
 	// CountsTTL); nil leaves them out.
 	Counts func(ctx context.Context) (Counts, error)
+	// SnapshotFailure describes why the last scheduled snapshot run failed,
+	// or returns "" when it did not; /readyz names it when no fresh snapshot
+	// is served. Nil: never.
+	SnapshotFailure func() string
 	// Unavailable reports whether a handler's error means a service it
 	// needs (the database) is down: such requests are answered 503 with
 	// Retry-After and the reason, and the outage is logged once when it
@@ -210,12 +214,18 @@ func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
 		return false, "downloader has not caught up"
 	}
 	if s.opts.Snapshots != nil {
+		failure := ""
+		if s.opts.SnapshotFailure != nil {
+			if f := s.opts.SnapshotFailure(); f != "" {
+				failure = "; " + f
+			}
+		}
 		g := s.opts.Snapshots.Current()
 		if g == nil {
-			return false, "no snapshot published yet"
+			return false, "no snapshot published yet" + failure
 		}
 		if age := now.Sub(g.Reference()); age >= 2*g.Interval() {
-			return false, fmt.Sprintf("newest snapshot is %s old (more than two intervals)", age.Round(time.Second))
+			return false, fmt.Sprintf("newest snapshot is %s old (more than two intervals)%s", age.Round(time.Second), failure)
 		}
 		if full := g.Manifest.Pick(1, 0); full == nil || full.Announcements == 0 {
 			reason := fmt.Sprintf("the served snapshot (%s) holds no channels; the next is due at %s",

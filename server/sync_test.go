@@ -437,6 +437,7 @@ func TestReadyz(t *testing.T) {
 		{"two intervals old", now.Add(-6 * hour), true, nil, 503, "two intervals"},
 		{"empty graph", now, true, nil, 503, "holds no channels"},
 		{"empty graph without peers", now, true, nil, 503, "no peers are configured"},
+		{"two intervals old, last run failed", now.Add(-6 * hour), true, nil, 503, "(more than two intervals); the snapshot run failed: disk full"},
 	}
 	// A history that is live at now, and one with nothing in it.
 	src := snapshottest.NewIndex(t, snapshottest.ScopedHistory(now))
@@ -451,7 +452,11 @@ func TestReadyz(t *testing.T) {
 			if tt.name == "empty graph without peers" {
 				peers = 0
 			}
-			f := newFixtureFrom(t, idx, tt.r, server.Options{CaughtUp: func() bool { return caught }, Ready: tt.ready, Peers: peers})
+			opts := server.Options{CaughtUp: func() bool { return caught }, Ready: tt.ready, Peers: peers}
+			if strings.Contains(tt.name, "failed") {
+				opts.SnapshotFailure = func() string { return "the snapshot run failed: disk full" }
+			}
+			f := newFixtureFrom(t, idx, tt.r, opts)
 			resp := f.do(t, "GET", "/readyz", nil)
 			body := readAll(t, resp)
 			if resp.StatusCode != tt.want || !strings.Contains(string(body), tt.reason) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,10 @@ type Config struct {
 	// CaughtUpPoll is how often the caught-up signal is checked before the
 	// first run. Zero means 5 s.
 	CaughtUpPoll time.Duration
+	// RetryMin is the wait before a failed scheduled run is tried again; it
+	// doubles up to RetryMax, for as long as the run's grid point is the
+	// current one. Zero means 10 s and 5 min.
+	RetryMin, RetryMax time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -67,6 +72,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.CaughtUpPoll == 0 {
 		c.CaughtUpPoll = 5 * time.Second
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = 10 * time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Minute
 	}
 }
 
@@ -87,7 +98,21 @@ type Scheduler struct {
 
 	// hook, when set by tests, is called at each publishing step.
 	hook func(step string)
+
+	failure atomic.Pointer[Failure] // the last scheduled run's failure; nil after a success
 }
+
+// Failure describes a failed scheduled run.
+type Failure struct {
+	Reference time.Time // the grid point it was for
+	Err       error
+	At        time.Time // when it failed
+	NextTry   time.Time // when it is tried again (zero: at the next grid point)
+}
+
+// LastFailure returns the failure of the last scheduled run, or nil when it
+// succeeded (or none ran yet).
+func (s *Scheduler) LastFailure() *Failure { return s.failure.Load() }
 
 // New returns a Scheduler writing to cfg.Directory from src. caughtUp gates
 // the scheduled runs (nil means caught up: a database filled by import). reg
@@ -154,7 +179,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 }
 
 // scheduled runs for the current grid point and logs the outcome. At start
-// it skips a grid point that already has a generation (a restart).
+// it skips a grid point that already has a generation (a restart). A failed
+// run is tried again with backoff (RetryMin doubling to RetryMax) while its
+// grid point is the current one.
 func (s *Scheduler) scheduled(ctx context.Context, first bool) {
 	ref := ReferenceFor(time.Now(), s.cfg.Interval)
 	if first {
@@ -163,8 +190,41 @@ func (s *Scheduler) scheduled(ctx context.Context, first bool) {
 			return
 		}
 	}
-	if _, err := s.Run(ctx, ref); err != nil && ctx.Err() == nil {
-		s.logger.Error("snapshot run failed; previous generation stays published", "reference", ref.Unix(), "err", err)
+	wait := s.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		_, err := s.Run(ctx, ref)
+		if err == nil {
+			if attempt > 1 {
+				s.logger.Info("snapshot run succeeded after retrying", "reference", ref.Unix(), "attempts", attempt)
+			}
+			s.failure.Store(nil)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		f := &Failure{Reference: ref, Err: err, At: time.Now()}
+		if next := f.At.Add(wait); next.Before(ref.Add(s.cfg.Interval)) {
+			f.NextTry = next
+		}
+		s.failure.Store(f)
+		published := "no generation is published yet"
+		if m, cerr := s.Current(); cerr == nil && m != nil {
+			published = fmt.Sprintf("generation %d stays published", m.Reference)
+		}
+		if f.NextTry.IsZero() {
+			s.logger.Error("snapshot run failed; next try at the next grid point", "reference", ref.Unix(), "attempt", attempt,
+				"published", published, "err", err)
+			return
+		}
+		s.logger.Error("snapshot run failed; retrying", "reference", ref.Unix(), "attempt", attempt, "retry_in", wait,
+			"published", published, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, s.cfg.RetryMax)
 	}
 }
 
@@ -405,7 +465,7 @@ func newMetrics() *metrics {
 			Name: "lnsync_snapshot_runs_total", Help: "Snapshot runs by result (ok, error, cancelled).",
 		}, []string{"result"}),
 		failed: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lnsync_snapshot_last_run_failed", Help: "1 if the last snapshot run failed (the previous generation is still served).",
+			Name: "lnsync_snapshot_last_run_failed", Help: "1 if the last snapshot run failed (the previous generation, if any, is still served).",
 		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lnsync_snapshot_run_duration_seconds", Help: "Wall time of successful snapshot runs.",

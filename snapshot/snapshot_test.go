@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -587,4 +588,93 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label string) flo
 		}
 	}
 	return -1
+}
+
+// failingSource fails its first fails catch-ups, then works.
+type failingSource struct {
+	*lookup.Index
+	fails    int32
+	calls    atomic.Int32
+	observed atomic.Pointer[Failure] // LastFailure when the last failing attempt was retried
+	s        *Scheduler
+}
+
+func (f *failingSource) CatchUp(ctx context.Context, r time.Time) error {
+	n := f.calls.Add(1)
+	if n == f.fails+1 && f.s != nil {
+		f.observed.Store(f.s.LastFailure())
+	}
+	if n <= f.fails {
+		return errors.New("injected failure")
+	}
+	return f.Index.CatchUp(ctx, r)
+}
+
+// A scheduled run that fails is tried again with backoff, not only at the
+// next grid point; LastFailure says why meanwhile, the log does not claim a
+// generation is published when none is, and a success clears the failure.
+func TestScheduledRunRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := &failingSource{Index: newIndex(t), fails: 3}
+	cfg := testConfig(dir)
+	cfg.Epoch = time.Now().Add(-day)
+	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 40*time.Millisecond
+	var logs syncLog
+	s, err := New(cfg, src, nil, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.s = s
+	start := time.Now()
+	s.Start(context.Background())
+	t.Cleanup(s.Stop)
+	for {
+		cur, err := s.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur != nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("no generation 10 s after three failed runs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := src.calls.Load(); n != 4 {
+		t.Errorf("%d attempts, want 4 (three failures, one success)", n)
+	}
+	f := src.observed.Load()
+	if f == nil || f.Err == nil || !strings.Contains(f.Err.Error(), "injected failure") || f.NextTry.IsZero() {
+		t.Errorf("LastFailure during the retries = %+v; want the injected failure and a next try", f)
+	}
+	if s.LastFailure() != nil {
+		t.Errorf("LastFailure after a good run = %+v, want nil", s.LastFailure())
+	}
+	out := logs.String()
+	if !strings.Contains(out, "published=\"no generation is published yet\"") || strings.Contains(out, "stays published") {
+		t.Errorf("the log must say that no generation is published yet:\n%s", out)
+	}
+	if !strings.Contains(out, "snapshot run succeeded after retrying") {
+		t.Errorf("the recovery is not logged:\n%s", out)
+	}
+}
+
+// syncLog is a log buffer safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -120,6 +121,7 @@ SIGTERM.`, stderr)
 			}
 			return true, ""
 		},
+		SnapshotFailure: func() string { return describeFailure(sched.LastFailure()) },
 		Unavailable: func(err error) (string, bool) {
 			return "database unavailable", persistence.IsUnavailable(err)
 		},
@@ -202,4 +204,18 @@ func registerWriterMetrics(reg *prometheus.Registry, w *persistence.Writer) {
 	counter("lnsync_writer_dropped_records_total", "Records given up at shutdown because the database stayed down.", func(s persistence.WriterStats) int64 { return s.Dropped })
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lnsync_writer_queue_length", Help: "Records waiting for the writer."},
 		func() float64 { return float64(w.Stats().Queued) }))
+}
+
+// describeFailure says why a snapshot run failed and when it is tried again,
+// for /readyz; "" for nil.
+func describeFailure(f *snapshot.Failure) string {
+	if f == nil {
+		return ""
+	}
+	next := "at the next grid point"
+	if !f.NextTry.IsZero() {
+		next = "at " + f.NextTry.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("the snapshot run for %s failed at %s (%v); it is tried again %s",
+		f.Reference.UTC().Format(time.RFC3339), f.At.UTC().Format(time.RFC3339), f.Err, next)
 }
