@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -127,6 +128,35 @@ type HTTP struct {
 	// Listen is the TCP address the server binds, host:port with a port
 	// from 0 (any free one) to 65535. Default "127.0.0.1:8080".
 	Listen string `toml:"listen"`
+	// DynamicPerClient is how many /dynamic deltas not computed yet one
+	// client may have computing at once (of the two computed at a time).
+	// 1 to 64. Default 1.
+	DynamicPerClient int `toml:"dynamic_per_client"`
+	// DynamicPerMinute is how many such computations one client may start
+	// per minute; 0 for no limit. 0 to 100000. Default 20.
+	DynamicPerMinute int `toml:"dynamic_per_minute"`
+	// TrustedProxies are the addresses or CIDR prefixes of reverse proxies
+	// in front of lnsync: for their connections the client is taken from
+	// X-Forwarded-For (the right-most address that is not a trusted proxy).
+	// Default none: the connection's address is the client.
+	TrustedProxies []string `toml:"trusted_proxies"`
+}
+
+// Prefixes parses TrustedProxies; single addresses become /32 or /128.
+func (h HTTP) Prefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range h.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, &Error{Key: "http.trusted_proxies", Value: s, Msg: "want an IP address or CIDR prefix"}
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Retention bounds how much history Postgres keeps.
@@ -233,7 +263,7 @@ func Default() Config {
 			Interval:  Duration(SnapshotGrid),
 			Directory: "./snapshots",
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		HTTP: HTTP{Listen: "127.0.0.1:8080", DynamicPerClient: 1, DynamicPerMinute: 20, TrustedProxies: []string{}},
 		Retention: Retention{
 			History:  Duration(35 * 24 * time.Hour),
 			Receipts: Duration(14 * 24 * time.Hour),
@@ -414,6 +444,15 @@ func (c *Config) Validate() error {
 		return &Error{Key: "http.listen", Value: c.HTTP.Listen, Msg: "want host:port"}
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return &Error{Key: "http.listen", Value: c.HTTP.Listen, Msg: "want a port from 0 (any free one) to 65535"}
+	}
+	if err := intIn("http.dynamic_per_client", c.HTTP.DynamicPerClient, 1, 64); err != nil {
+		return err
+	}
+	if err := intIn("http.dynamic_per_minute", c.HTTP.DynamicPerMinute, 0, 100_000); err != nil {
+		return err
+	}
+	if _, err := c.HTTP.Prefixes(); err != nil {
+		return err
 	}
 	if min := MaxIncrementalScope(iv); c.Retention.History.Std() < min {
 		return &Error{Key: "retention.history", Value: c.Retention.History.String(),

@@ -304,6 +304,13 @@ func TestUpperBounds(t *testing.T) {
 		{"[http]\nlisten = \"127.0.0.1:http\"", "http.listen", "127.0.0.1:http"},
 		{"[reconcile]\nmax_receipts = 100000001", "reconcile.max_receipts", "100000001"},
 		{"[reconcile]\nmax_rounds = 100000001", "reconcile.max_rounds", "100000001"},
+		{"[http]\ndynamic_per_client = 65", "http.dynamic_per_client", "65"},
+		{"[http]\ndynamic_per_client = 0", "http.dynamic_per_client", "0"},
+		{"[http]\ndynamic_per_minute = 100001", "http.dynamic_per_minute", "100001"},
+		{"[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]", "http.trusted_proxies", "proxy.example"},
+		{"shutdown_timeout = \"11m\"", "shutdown_timeout", "11m0s"},
+		{"shutdown_timeout = \"1s\"", "shutdown_timeout", "1s"},
+		{"[retention]\nimported = \"-1h\"", "retention.imported", "-1h0m0s"},
 	}
 	for _, tt := range tests {
 		_, err := Load(writeConfig(t, tt.text), noEnv)
@@ -315,7 +322,8 @@ func TestUpperBounds(t *testing.T) {
 	// The bounds themselves are accepted.
 	ok := "[database]\nmax_conns = 1000\nwrite_queue = 2000000\nwrite_batch = 100000\nflush_interval = \"1m\"\n" +
 		"[download]\nfull_sync_peers = 1000\nbackoff_max = \"1d\"\ngarbage_limit = 1000000\npending_max = 1000000\npending_timeout = \"1h\"\n" +
-		"[http]\nlisten = \"127.0.0.1:0\"\n[reconcile]\nmax_receipts = 100000000\nmax_rounds = 100000000\n"
+		"[http]\nlisten = \"127.0.0.1:0\"\ndynamic_per_client = 64\ndynamic_per_minute = 100000\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n" +
+		"[reconcile]\nmax_receipts = 100000000\nmax_rounds = 100000000\n"
 	if _, err := Load(writeConfig(t, ok), noEnv); err != nil {
 		t.Errorf("the bounds themselves: %v", err)
 	}

@@ -34,7 +34,7 @@ func TestDynamicCacheBounds(t *testing.T) {
 			defer c.close()
 			sizes := make([]int, tt.keys)
 			for i := range tt.keys {
-				if _, err := c.get(context.Background(), key(i), idx); err != nil {
+				if _, err := c.get(context.Background(), key(i), idx, admitAll); err != nil {
 					t.Fatal(err)
 				}
 				c.mu.Lock()
@@ -72,7 +72,7 @@ func TestDynamicCacheBounds(t *testing.T) {
 	c := newDynamicCache(1, 10, 1<<20)
 	defer c.close()
 	for _, r := range []time.Time{ref.Add(-3 * time.Hour), ref} {
-		if _, err := c.get(context.Background(), dynamicKey{ref: r.Unix(), last: ref.Add(-6 * time.Hour).Unix(), version: 2}, idx); err != nil {
+		if _, err := c.get(context.Background(), dynamicKey{ref: r.Unix(), last: ref.Add(-6 * time.Hour).Unix(), version: 2}, idx, admitAll); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,3 +80,6 @@ func TestDynamicCacheBounds(t *testing.T) {
 		t.Errorf("%d entries after a new reference time, want 1", len(c.entries))
 	}
 }
+
+// admitAll admits every computation.
+func admitAll() (func(), error) { return func() {}, nil }

@@ -44,6 +44,8 @@ type Options struct {
 	// DynamicConcurrency bounds dynamic computations in progress. Zero means
 	// 2.
 	DynamicConcurrency int
+	// Clients limits the dynamic computations one client may cause.
+	Clients ClientLimits
 	// PeerStates gives the per-peer part of /v1/status, marshalled as
 	// JSON; nil leaves it null.
 	PeerStates func() any
@@ -93,8 +95,10 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 
-	dyn    *dynamicCache
-	counts countsCache
+	dyn     *dynamicCache
+	limiter *clientLimiter
+	limited prometheus.Counter
+	counts  countsCache
 
 	outageMu sync.Mutex
 	outage   atomic.Int64 // requests answered 503 since the outage began; 0 when none
@@ -118,6 +122,11 @@ func New(opts Options) *Server {
 		concurrency = 2
 	}
 	s.dyn = newDynamicCache(concurrency, 512, DynamicCacheBytes)
+	s.limiter = newClientLimiter(opts.Clients)
+	s.limited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lnsync_http_dynamic_limited_total", Help: "Dynamic delta computations refused because the client was over its limits (429).",
+	})
+	opts.Registry.MustRegister(s.limited)
 	s.registerSyncMetrics()
 
 	s.router.Use(s.observe, cors, collapseSlashes)

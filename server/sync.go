@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -286,7 +287,19 @@ func (s *Server) dynamic(version int) func(http.ResponseWriter, *http.Request) e
 			return nil
 		}
 		key := dynamicKey{ref: ref, last: last, version: version}
-		b, err := s.dyn.get(r.Context(), key, s.opts.Dynamic)
+		client := s.limiter.clientOf(r)
+		admit := func() (func(), error) {
+			ok, retry := s.limiter.acquire(client, time.Now())
+			if !ok {
+				s.limited.Inc()
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
+				return nil, Errorf(http.StatusTooManyRequests,
+					"too many dynamic deltas computed for %s at once or this minute; retry in %s (answers already computed are not limited)",
+					client, retry.Round(time.Second))
+			}
+			return func() { s.limiter.release(client) }, nil
+		}
+		b, err := s.dyn.get(r.Context(), key, s.opts.Dynamic, admit)
 		if err != nil {
 			return err
 		}
@@ -347,22 +360,37 @@ func (c *dynamicCache) close() {
 
 var errBusy = Errorf(http.StatusServiceUnavailable, "busy; retry shortly")
 
-func (c *dynamicCache) get(ctx context.Context, key dynamicKey, enc DeltaEncoder) (*body, error) {
+// get returns the delta for key, computing it when it is not cached.
+// admit, called before a computation starts, may refuse it (a client over
+// its limits); the release it returns is called when the computation ends.
+func (c *dynamicCache) get(ctx context.Context, key dynamicKey, enc DeltaEncoder, admit func() (func(), error)) (*body, error) {
 	c.mu.Lock()
 	e, ok := c.entries[key]
-	if !ok {
-		e = &dynamicEntry{ready: make(chan struct{})}
-		c.insertLocked(key, e)
-	}
 	c.mu.Unlock()
+	if !ok {
+		release, err := admit()
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if e, ok = c.entries[key]; !ok {
+			e = &dynamicEntry{ready: make(chan struct{})}
+			c.insertLocked(key, e)
+		}
+		c.mu.Unlock()
+		if ok {
+			release() // another request started it meanwhile
+		} else {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer release()
+				c.compute(context.WithoutCancel(ctx), key, e, enc)
+			}()
+		}
+	}
 	if ok {
 		c.hits()
-	} else {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.compute(context.WithoutCancel(ctx), key, e, enc)
-		}()
 	}
 	select {
 	case <-e.ready:

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,7 @@ func publish(t *testing.T, dir string, src snapshot.Source, r time.Time) *snapsh
 type encoder struct {
 	src                   *lookup.Index
 	gate                  chan struct{} // nil: never wait
+	cost                  time.Duration // added to every computation
 	calls, inflight, peak atomic.Int32
 }
 
@@ -82,6 +84,7 @@ func (e *encoder) Encode(ctx context.Context, last, ref time.Time, v int) ([]byt
 			return nil, lookup.DeltaStats{}, ctx.Err()
 		}
 	}
+	time.Sleep(e.cost)
 	return e.src.Encode(ctx, last, ref, v)
 }
 
@@ -115,7 +118,14 @@ func newFixtureFrom(t *testing.T, src *lookup.Index, r time.Time, opts server.Op
 
 func (f *fixture) do(t *testing.T, method, target string, header map[string]string) *http.Response {
 	t.Helper()
+	return f.doFrom(t, "192.0.2.1:1234", method, target, header)
+}
+
+// doFrom is do for a client at the address remote (host:port).
+func (f *fixture) doFrom(t *testing.T, remote, method, target string, header map[string]string) *http.Response {
+	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
+	req.RemoteAddr = remote
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -392,7 +402,8 @@ func TestDynamicConcurrencyBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp := f.do(t, "GET", fmt.Sprintf("/dynamic/%d", ref.Unix()-hours[i]*3600), nil)
+			// Each from its own client: one client may run one at a time.
+			resp := f.doFrom(t, fmt.Sprintf("192.0.2.%d:1234", 10+i), "GET", fmt.Sprintf("/dynamic/%d", ref.Unix()-hours[i]*3600), nil)
 			codes[i] = resp.StatusCode
 		}()
 	}
@@ -583,4 +594,105 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("in-flight request: %+v", res)
 	}
 	<-stopped
+}
+
+// A client cycling /dynamic through uncached grid points from four threads
+// (as in the issue that found it: 1,033 computations in 25 s) holds at most
+// one of the two computation slots, so a second client's requests keep their
+// latency: p99 within twice the p99 with the server to itself. The first
+// client gets 429 with Retry-After for what it asks beyond its share, and
+// the per-minute limit refuses a burst of distinct grid points.
+func TestDynamicFairness(t *testing.T) {
+	t.Parallel()
+	src := newIndex(t)
+	enc := &encoder{src: src, cost: 20 * time.Millisecond}
+	f := newFixtureFrom(t, src, ref, server.Options{Dynamic: enc, DynamicConcurrency: 2, Clients: server.ClientLimits{PerMinute: -1}})
+	// Grid points inside the widest scope that start no scope: each is a
+	// computation the first time it is asked.
+	var points []int64
+	for h := int64(9); len(points) < 200; h += 3 {
+		before := enc.calls.Load()
+		f.doFrom(t, "198.51.100.1:1", "GET", fmt.Sprintf("/dynamic/%d", ref.Unix()-h*3600), nil)
+		if enc.calls.Load() > before {
+			points = append(points, ref.Unix()-h*3600)
+		}
+		if h > 24*32 {
+			t.Fatalf("only %d computed grid points in the widest scope", len(points))
+		}
+	}
+	// Those were computed and cached: use versions not yet asked for.
+	victim := func(keys []int64) time.Duration {
+		var lat []time.Duration
+		for _, k := range keys {
+			start := time.Now()
+			resp := f.doFrom(t, "203.0.113.7:1", "GET", fmt.Sprintf("/dynamic/v2/%d", k), nil)
+			lat = append(lat, time.Since(start))
+			if resp.StatusCode != 200 {
+				t.Fatalf("second client: %d", resp.StatusCode)
+			}
+		}
+		slices.Sort(lat)
+		return lat[len(lat)*99/100]
+	}
+	idle := victim(points[:40])
+
+	// The cycling client asks for points nobody asked for in version 2, so
+	// that each request is a computation unless it is refused.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var attacks, refused atomic.Int32
+	var next atomic.Int32
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := int(next.Add(1)) - 1
+				if i >= len(points)-80 {
+					i = (len(points) - 80) - 1 // out of new points: keep asking for the last
+				}
+				resp := f.doFrom(t, "192.0.2.66:4000", "GET", fmt.Sprintf("/dynamic/v2/%d", points[80+i]), nil)
+				attacks.Add(1)
+				if resp.StatusCode == http.StatusTooManyRequests {
+					refused.Add(1)
+					next.Add(-1) // try the same point again
+					if resp.Header.Get("Retry-After") == "" {
+						t.Error("429 without Retry-After")
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	attacked := victim(points[40:80])
+	close(stop)
+	wg.Wait()
+	t.Logf("second client p99: %v alone, %v beside a cycling client (%d requests, %d refused)", idle, attacked, attacks.Load(), refused.Load())
+	if attacked > 2*idle {
+		t.Errorf("second client p99 %v beside a cycling client, more than twice %v alone", attacked, idle)
+	}
+	if refused.Load() == 0 {
+		t.Error("the cycling client was never refused")
+	}
+
+	// The default per-minute limit: a burst of distinct points from one
+	// client is cut after 20 computations.
+	g := newFixtureFrom(t, src, ref, server.Options{Dynamic: &encoder{src: src}})
+	codes := map[int]int{}
+	for _, k := range points[:40] {
+		codes[g.doFrom(t, "192.0.2.99:1", "GET", fmt.Sprintf("/dynamic/%d", k), nil).StatusCode]++
+	}
+	if codes[200] != 20 || codes[429] != 20 {
+		t.Errorf("40 distinct points in a burst: %v; want 20 answered and 20 refused", codes)
+	}
+	// Another client is not affected.
+	if c := g.doFrom(t, "192.0.2.100:1", "GET", fmt.Sprintf("/dynamic/%d", points[45]), nil).StatusCode; c != 200 {
+		t.Errorf("a second client after the burst: %d", c)
+	}
 }

@@ -109,8 +109,14 @@ SIGTERM.`, stderr)
 	catalog.Start(ctx)
 	defer catalog.Stop()
 
+	proxies, err := cfg.HTTP.Prefixes()
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Options{
-		Listen:   cfg.HTTP.Listen,
+		Listen: cfg.HTTP.Listen,
+		Clients: server.ClientLimits{InFlight: cfg.HTTP.DynamicPerClient, PerMinute: perMinute(cfg.HTTP.DynamicPerMinute),
+			TrustedProxies: proxies},
 		Registry: registry,
 		Logger:   logger,
 		Ready: func(ctx context.Context) (bool, string) {
@@ -218,4 +224,13 @@ func describeFailure(f *snapshot.Failure) string {
 	}
 	return fmt.Sprintf("the snapshot run for %s failed at %s (%v); it is tried again %s",
 		f.Reference.UTC().Format(time.RFC3339), f.At.UTC().Format(time.RFC3339), f.Err, next)
+}
+
+// perMinute maps http.dynamic_per_minute (0: no limit) to
+// server.ClientLimits.PerMinute (negative: no limit).
+func perMinute(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
