@@ -209,6 +209,13 @@ type Reconcile struct {
 	// MaxWindow and 1d, so that every window allowed can be answered and
 	// the newest aggregated hour is never pruned. Default "0s".
 	KeepAggregates Duration `toml:"keep_aggregates"`
+	// MemoryBudgetMiB is the memory (MiB) research requests that load
+	// receipts may hold together, charged 64 bytes per receipt: beyond it a
+	// request waits up to 2 s, then gets 503 with Retry-After; one that needs
+	// more than all of it is refused. 16 to 1048576. Default 512.
+	MemoryBudgetMiB int `toml:"memory_budget_mib"`
+	// MaxInFlight is how many such requests run at once. 1 to 64. Default 4.
+	MaxInFlight int `toml:"max_in_flight"`
 }
 
 // MainnetSeeds are the peers lnsync collects from on mainnet when the
@@ -276,6 +283,8 @@ func Default() Config {
 			MaxReceipts:       30_000_000,
 			MaxRounds:         5_000_000,
 			MaxVerifyRounds:   2_000,
+			MemoryBudgetMiB:   512,
+			MaxInFlight:       4,
 			AggregateEvery:    Duration(5 * time.Minute),
 		},
 	}
@@ -559,6 +568,12 @@ func (r *Reconcile) validate(receipts Duration) error {
 		return &Error{Key: "reconcile.max_verify_rounds", Value: itoa(r.MaxVerifyRounds), Msg: "want at least 1"}
 	case r.MaxVerifyRounds > r.MaxRounds:
 		return &Error{Key: "reconcile.max_verify_rounds", Value: itoa(r.MaxVerifyRounds), Msg: "want at most reconcile.max_rounds (" + itoa(r.MaxRounds) + ")"}
+	}
+	if err := intIn("reconcile.memory_budget_mib", r.MemoryBudgetMiB, 16, 1<<20); err != nil {
+		return err
+	}
+	if err := intIn("reconcile.max_in_flight", r.MaxInFlight, 1, 64); err != nil {
+		return err
 	}
 	// Pruning aggregates younger than a window the service accepts would
 	// refuse that window; pruning the newest aggregated hour (about 3h old)

@@ -129,7 +129,7 @@ keep_aggregates = "90d"
 	}
 	wantReconcile := Reconcile{MaxRawWindow: Duration(3 * time.Hour), MaxWindow: Duration(60 * 24 * time.Hour),
 		MaxEstimateWindow: Duration(24 * time.Hour), MaxReceipts: 1000, MaxRounds: 50, MaxVerifyRounds: 50,
-		AggregateEvery: Duration(time.Minute), KeepAggregates: Duration(90 * 24 * time.Hour)}
+		AggregateEvery: Duration(time.Minute), KeepAggregates: Duration(90 * 24 * time.Hour), MemoryBudgetMiB: 512, MaxInFlight: 4}
 	if cfg.Reconcile != wantReconcile {
 		t.Errorf("reconcile section = %+v, want %+v", cfg.Reconcile, wantReconcile)
 	}
@@ -305,6 +305,9 @@ func TestUpperBounds(t *testing.T) {
 		{"[reconcile]\nmax_receipts = 100000001", "reconcile.max_receipts", "100000001"},
 		{"[reconcile]\nmax_rounds = 100000001", "reconcile.max_rounds", "100000001"},
 		{"[http]\ndynamic_per_client = 65", "http.dynamic_per_client", "65"},
+		{"[reconcile]\nmemory_budget_mib = 1048577", "reconcile.memory_budget_mib", "1048577"},
+		{"[reconcile]\nmemory_budget_mib = 15", "reconcile.memory_budget_mib", "15"},
+		{"[reconcile]\nmax_in_flight = 65", "reconcile.max_in_flight", "65"},
 		{"[http]\ndynamic_per_client = 0", "http.dynamic_per_client", "0"},
 		{"[http]\ndynamic_per_minute = 100001", "http.dynamic_per_minute", "100001"},
 		{"[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]", "http.trusted_proxies", "proxy.example"},
@@ -323,7 +326,7 @@ func TestUpperBounds(t *testing.T) {
 	ok := "[database]\nmax_conns = 1000\nwrite_queue = 2000000\nwrite_batch = 100000\nflush_interval = \"1m\"\n" +
 		"[download]\nfull_sync_peers = 1000\nbackoff_max = \"1d\"\ngarbage_limit = 1000000\npending_max = 1000000\npending_timeout = \"1h\"\n" +
 		"[http]\nlisten = \"127.0.0.1:0\"\ndynamic_per_client = 64\ndynamic_per_minute = 100000\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n" +
-		"[reconcile]\nmax_receipts = 100000000\nmax_rounds = 100000000\n"
+		"[reconcile]\nmax_receipts = 100000000\nmax_rounds = 100000000\nmemory_budget_mib = 1048576\nmax_in_flight = 64\n"
 	if _, err := Load(writeConfig(t, ok), noEnv); err != nil {
 		t.Errorf("the bounds themselves: %v", err)
 	}

@@ -49,6 +49,16 @@ type Config struct {
 	// KeepAggregates is how long hourly aggregates are kept (about 90 MB a
 	// day at mainnet rates). Zero keeps them forever.
 	KeepAggregates time.Duration
+	// MemoryBudget is the memory that research requests loading receipts may
+	// hold together, charged BytesPerReceipt per receipt: a request waits
+	// for room (up to AdmissionWait, then 503 with Retry-After), and one
+	// that needs more than all of it is refused. Default 512 MiB.
+	MemoryBudget int64
+	// MaxInFlight is how many such requests run at once. Default 4.
+	MaxInFlight int
+	// AdmissionWait is how long a request waits for room in the budget.
+	// Default 2s.
+	AdmissionWait time.Duration
 }
 
 // DefaultConfig returns the configuration New uses: every field at its
@@ -75,6 +85,15 @@ func (c *Config) setDefaults() {
 	if c.MaxReceipts <= 0 {
 		c.MaxReceipts = 30_000_000
 	}
+	if c.MemoryBudget <= 0 {
+		c.MemoryBudget = 512 << 20
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 4
+	}
+	if c.AdmissionWait <= 0 {
+		c.AdmissionWait = 2 * time.Second
+	}
 	if c.MaxRounds <= 0 {
 		c.MaxRounds = 5_000_000
 	}
@@ -96,6 +115,7 @@ type Service struct {
 	cfg    Config
 	logger *slog.Logger
 	gauges *gauges
+	budget *budget
 	now    func() time.Time
 
 	cancel context.CancelFunc
@@ -106,7 +126,8 @@ type Service struct {
 // (nil: not exported).
 func New(cfg Config, pool *pgxpool.Pool, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	cfg.setDefaults()
-	s := &Service{store: NewStore(pool), cfg: cfg, logger: logger.With("component", "reconcile"), now: time.Now}
+	s := &Service{store: NewStore(pool), cfg: cfg, logger: logger.With("component", "reconcile"), now: time.Now,
+		budget: newBudget(cfg.MemoryBudget, cfg.MaxInFlight, cfg.AdmissionWait)}
 	s.gauges = newGauges()
 	if reg != nil {
 		s.gauges.register(reg)
@@ -224,11 +245,11 @@ func (s *Service) Metrics(ctx context.Context, from, to time.Time, source string
 		if to.Sub(from) > s.cfg.MaxRawWindow {
 			return nil, badRequest("source=raw allows windows up to %s", s.cfg.MaxRawWindow)
 		}
-		w, err := s.loadWindow(ctx, from, to)
+		sum, err := s.summarize(ctx, from, to)
 		if err != nil {
 			return nil, err
 		}
-		return BuildReport(Summarize(w), SourceRaw, opt), nil
+		return BuildReport(sum, SourceRaw, opt), nil
 	case SourceAggregates:
 		sum, err := s.hourSummary(ctx, from, to)
 		if err != nil {
@@ -265,17 +286,41 @@ func (s *Service) hourSummary(ctx context.Context, from, to time.Time) (*Summary
 	}
 	parts := []*Summary{agg}
 	for _, h := range missing {
-		w, err := s.loadWindow(ctx, h, h.Add(time.Hour))
+		sum, err := s.summarize(ctx, h, h.Add(time.Hour))
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, Summarize(w))
+		parts = append(parts, sum)
 	}
 	return Merge(Micros(from), Micros(to), parts), nil
 }
 
-func (s *Service) loadWindow(ctx context.Context, from, to time.Time) (*Window, error) {
-	return s.limited(s.store.LoadWindow(ctx, from, to, s.cfg.MaxReceipts))
+// summarize loads the receipts of [from, to) within the memory budget and
+// summarises them.
+func (s *Service) summarize(ctx context.Context, from, to time.Time) (*Summary, error) {
+	release, err := s.admit(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	w, err := s.limited(s.store.LoadWindow(ctx, from, to, s.cfg.MaxReceipts))
+	if err != nil {
+		return nil, err
+	}
+	return Summarize(w), nil
+}
+
+// admit counts the receipts a load of [from, to) reads and reserves their
+// memory in the budget (see Config.MemoryBudget).
+func (s *Service) admit(ctx context.Context, from, to time.Time) (func(), error) {
+	n, err := s.store.CountReceipts(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if n > int64(s.cfg.MaxReceipts) {
+		return nil, badRequest("the window holds more than %d receipts; ask for a shorter one", s.cfg.MaxReceipts)
+	}
+	return s.budget.acquire(ctx, n)
 }
 
 // limited turns the receipt limit into a message for the client.
@@ -344,6 +389,11 @@ func (s *Service) Estimate(ctx context.Context, req EstimateRequest) (*EstimateR
 	if req.Params.KeepRounds && (req.Peer == nil || len(params) != 1) {
 		return nil, badRequest("rounds=true needs one peer, one interval and one bits value")
 	}
+	release, err := s.admit(ctx, req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	w, err := s.limited(s.store.LoadDeliveries(ctx, req.From, req.To, s.cfg.MaxReceipts))
 	if err != nil {
 		return nil, err

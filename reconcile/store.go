@@ -47,6 +47,18 @@ func (s *Store) LoadDeliveries(ctx context.Context, from, to time.Time, maxRecei
 	return s.load(ctx, from, to, maxReceipts, false)
 }
 
+// CountReceipts returns how many receipts a load of [from, to) reads (the
+// window and the Horizon around it).
+func (s *Store) CountReceipts(ctx context.Context, from, to time.Time) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM receipts WHERE received_at >= $1 AND received_at < $2`,
+		from.Add(-Horizon), to.Add(Horizon)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count receipts: %w", err)
+	}
+	return n, nil
+}
+
 func (s *Store) load(ctx context.Context, from, to time.Time, maxReceipts int, gossip bool) (*Window, error) {
 	b := NewBuilder(Micros(from), Micros(to))
 	lo, hi := from.Add(-Horizon), to.Add(Horizon)

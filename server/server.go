@@ -252,6 +252,8 @@ func (s *Server) readiness(ctx context.Context, now time.Time) (bool, string) {
 type Error struct {
 	Status int
 	Msg    string
+	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -283,6 +285,9 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 				s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 			he = &Error{Status: http.StatusInternalServerError, Msg: "internal error"}
+		}
+		if he.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(he.RetryAfter))
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

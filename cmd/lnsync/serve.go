@@ -173,6 +173,8 @@ func reconcileConfig(cfg config.Config) reconcile.Config {
 		AggregateEvery:    r.AggregateEvery.Std(),
 		Backfill:          cfg.Retention.Receipts.Std(),
 		KeepAggregates:    r.KeepAggregates.Std(),
+		MemoryBudget:      int64(r.MemoryBudgetMiB) << 20,
+		MaxInFlight:       r.MaxInFlight,
 	}
 }
 

@@ -15,7 +15,7 @@ func TestReconcileConfigDefaults(t *testing.T) {
 	want := reconcile.DefaultConfig()
 	want.Backfill = cfg.Retention.Receipts.Std()
 	// Not configurable: New fills them in.
-	got.Settle, got.HourTimeout = want.Settle, want.HourTimeout
+	got.Settle, got.HourTimeout, got.AdmissionWait = want.Settle, want.HourTimeout, want.AdmissionWait
 	if got != want {
 		t.Errorf("reconcile config from the default [reconcile] section:\n got %+v\nwant %+v", got, want)
 	}
