@@ -384,8 +384,7 @@ func (c *dynamicCache) get(ctx context.Context, key dynamicKey, enc DeltaEncoder
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				defer release()
-				c.compute(context.WithoutCancel(ctx), key, e, enc)
+				c.compute(context.WithoutCancel(ctx), key, e, enc, release)
 			}()
 		}
 	}
@@ -449,8 +448,11 @@ func (c *dynamicCache) storeLocked(key dynamicKey, e *dynamicEntry, size int) {
 
 // compute runs detached from the first request, so that requests waiting for
 // the same key are not failed by its cancellation; a failure is not cached.
-func (c *dynamicCache) compute(ctx context.Context, key dynamicKey, e *dynamicEntry, enc DeltaEncoder) {
+// release is called before the waiting requests are answered, so that a
+// client's next request finds its admission free.
+func (c *dynamicCache) compute(ctx context.Context, key dynamicKey, e *dynamicEntry, enc DeltaEncoder, release func()) {
 	defer close(e.ready)
+	defer release()
 	fail := func(err error) {
 		e.err = err
 		c.mu.Lock()

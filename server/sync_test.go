@@ -63,7 +63,7 @@ func publish(t *testing.T, dir string, src snapshot.Source, r time.Time) *snapsh
 type encoder struct {
 	src                   *lookup.Index
 	gate                  chan struct{} // nil: never wait
-	cost                  time.Duration // added to every computation
+	cost                  atomic.Int64 // nanoseconds added to every computation
 	calls, inflight, peak atomic.Int32
 }
 
@@ -84,7 +84,7 @@ func (e *encoder) Encode(ctx context.Context, last, ref time.Time, v int) ([]byt
 			return nil, lookup.DeltaStats{}, ctx.Err()
 		}
 	}
-	time.Sleep(e.cost)
+	time.Sleep(time.Duration(e.cost.Load()))
 	return e.src.Encode(ctx, last, ref, v)
 }
 
@@ -605,7 +605,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestDynamicFairness(t *testing.T) {
 	t.Parallel()
 	src := newIndex(t)
-	enc := &encoder{src: src, cost: 20 * time.Millisecond}
+	enc := &encoder{src: src}
 	f := newFixtureFrom(t, src, ref, server.Options{Dynamic: enc, DynamicConcurrency: 2, Clients: server.ClientLimits{PerMinute: -1}})
 	// Grid points inside the widest scope that start no scope: each is a
 	// computation the first time it is asked.
@@ -620,7 +620,9 @@ func TestDynamicFairness(t *testing.T) {
 			t.Fatalf("only %d computed grid points in the widest scope", len(points))
 		}
 	}
-	// Those were computed and cached: use versions not yet asked for.
+	// Those were computed and cached: use versions not yet asked for, each
+	// costing 50 ms from now on.
+	enc.cost.Store(int64(50 * time.Millisecond))
 	victim := func(keys []int64) time.Duration {
 		var lat []time.Duration
 		for _, k := range keys {
