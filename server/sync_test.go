@@ -63,7 +63,7 @@ func publish(t *testing.T, dir string, src snapshot.Source, r time.Time) *snapsh
 type encoder struct {
 	src                   *lookup.Index
 	gate                  chan struct{} // nil: never wait
-	cost                  atomic.Int64 // nanoseconds added to every computation
+	cost                  atomic.Int64  // nanoseconds added to every computation
 	calls, inflight, peak atomic.Int32
 }
 
