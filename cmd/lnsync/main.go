@@ -19,7 +19,11 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() {
+func main() { os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// runMain runs lnsync with args until it ends or a SIGTERM or SIGINT stops
+// it, and returns the exit code.
+func runMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// Whatever a component waits for, the process ends within the
@@ -27,20 +31,21 @@ func main() {
 		<-ctx.Done()
 		d := time.Duration(shutdownTimeout.Load())
 		time.Sleep(d)
-		fmt.Fprintf(os.Stderr, "lnsync: still stopping %v after the signal (shutdown_timeout); exiting now\n", d)
+		fmt.Fprintf(stderr, "lnsync: still stopping %v after the signal (shutdown_timeout); exiting now\n", d)
 		os.Exit(1)
 	}()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, args, stdout, stderr)
 	stop()
 	switch {
 	case err == nil:
+		return 0
 	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
+		return 0
 	case errors.Is(err, errUsage):
-		os.Exit(2)
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "lnsync:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "lnsync:", err)
+		return 1
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,13 +54,7 @@ func runChild(args []string) int {
 			return 3
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, args, os.Stdout, os.Stderr); err != nil {
-		os.Stderr.WriteString("lnsync: " + err.Error() + "\n")
-		return 1
-	}
-	return 0
+	return runMain(args, os.Stdout, os.Stderr)
 }
 
 func loopbackUp() error {

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -53,11 +55,12 @@ func TestImportStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 	}
 	first, second := frame(msgs[:len(msgs)/2]), frame(msgs[len(msgs)/2:])[4:] // one header only
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
+	// `lnsync import` as its own process, stopped with SIGTERM as an
+	// operator or a service manager would.
+	var stderr syncBuffer
+	imp := child(t, &stderr, "import", "-config", cfgPath, fifo)
 	done := make(chan error, 1)
-	go func() { done <- cmdImport(ctx, []string{"-config", cfgPath, fifo}, &stdout, &stderr) }()
+	go func() { done <- imp.Wait() }()
 	pipe, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -73,27 +76,34 @@ func TestImportStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 	}
 	time.Sleep(time.Second) // the writer now retries batches against a dead server
 	start := time.Now()
-	cancel() // SIGTERM
+	if err := imp.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err = <-done:
 	case <-time.After(3 * timeout):
-		t.Fatalf("import still running %v after it was interrupted with the database down\n%s", 3*timeout, stderr.String())
+		t.Fatalf("import still running %v after SIGTERM with the database down\n%s", 3*timeout, stderr.String())
 	}
 	took := time.Since(start)
 	t.Logf("stopped in %v", took.Round(time.Millisecond))
 	if took > timeout {
 		t.Errorf("import took %v to stop, want at most shutdown_timeout (%v)", took, timeout)
 	}
-	if err == nil || !strings.Contains(err.Error(), "run the same `lnsync import` again") || !strings.Contains(err.Error(), "records not written") {
-		t.Errorf("error %v; want one saying how many records were not written and to run the import again", err)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("exit %v, want status 1", err)
 	}
-	if n := strings.Count(stderr.String(), "records not written: the database was unavailable"); n != 1 {
-		t.Errorf("the loss is logged %d times, want once:\n%s", n, stderr.String())
+	out := stderr.String()
+	if !strings.Contains(out, "run the same `lnsync import` again") || !strings.Contains(out, "records not written") {
+		t.Errorf("no message saying how many records were not written and to run the import again:\n%s", out)
 	}
-	if n := strings.Count(stderr.String(), "batch failed, retrying"); n > 12 {
+	if n := strings.Count(out, "records not written: the database was unavailable"); n != 1 {
+		t.Errorf("the loss is logged %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "batch failed, retrying"); n > 12 {
 		t.Errorf("%d retry lines for one outage, want a few", n)
 	}
-	if n := strings.Count(stderr.String(), "could not be read"); n > 1 {
+	if n := strings.Count(out, "could not be read"); n > 1 {
 		t.Errorf("the waiting room's outage is logged %d times, want once", n)
 	}
 
@@ -103,7 +113,7 @@ func TestImportStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 	if err := os.WriteFile(whole, frame(msgs), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdout = syncBuffer{}
+	var stdout syncBuffer
 	if err := cmdImport(context.Background(), []string{"-config", cfgPath, whole}, &stdout, &stderr); err != nil {
 		t.Fatalf("rerun: %v", err)
 	}
