@@ -124,7 +124,7 @@ func TestResearchMemoryBudget(t *testing.T) {
 	}
 
 	budget := 2*perRequest + perRequest/2 // room for two requests at a time
-	peak, after, codes, retry := run(reconcile.Config{MemoryBudget: budget, MaxInFlight: 8, AdmissionWait: time.Minute})
+	peak, after, codes, _ := run(reconcile.Config{MemoryBudget: budget, MaxInFlight: 8, AdmissionWait: time.Minute})
 	t.Logf("%d receipts per request, charged %d MiB; budget %d MiB: peak %d MiB above idle, %d MiB after; answers %v",
 		receipts, perRequest>>20, budget>>20, peak>>20, after>>20, codes)
 	if codes[200] != 8 {
@@ -144,7 +144,7 @@ func TestResearchMemoryBudget(t *testing.T) {
 	}
 
 	// A short wait: what finds no room in time gets 503 with Retry-After.
-	_, _, codes, retry = run(reconcile.Config{MemoryBudget: budget, MaxInFlight: 8, AdmissionWait: 10 * time.Millisecond})
+	_, _, codes, retry := run(reconcile.Config{MemoryBudget: budget, MaxInFlight: 8, AdmissionWait: 10 * time.Millisecond})
 	if codes[http.StatusServiceUnavailable] == 0 || !retry || codes[200] == 0 {
 		t.Errorf("with a 10 ms wait: answers %v (Retry-After %v); want some answered and the rest 503 with Retry-After", codes, retry)
 	}
