@@ -193,7 +193,7 @@ type Validator struct {
 	nPending    int
 	outstanding int // submitted, not yet given a verdict or parked
 	idle        *sync.Cond
-	released    Source // what comes back from the Waiting room
+	released    Source       // what comes back from the Waiting room
 	notQueued   atomic.Int64 // accepted messages whose records the writer no longer took
 	waitingErrs outage       // failures to read the Waiting room
 
