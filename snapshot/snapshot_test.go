@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -677,4 +680,49 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite testdata/generation.sha256")
+
+// TestGenerationBytesAreStable checks the plain RGS bytes of a generation of
+// the test history against the sha256 sums recorded in
+// testdata/generation.sha256: how files are compressed, deduplicated or
+// laid out may change, what clients decode may not. `go test ./snapshot
+// -run TestGenerationBytesAreStable -update` rewrites the record.
+func TestGenerationBytesAreStable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newScheduler(t, testConfig(dir), newIndex(t))
+	m, err := s.Run(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	for _, f := range m.Files {
+		data, err := os.ReadFile(filepath.Join(dir, CurrentLink, f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		fmt.Fprintf(&got, "%x  %s\n", sum, f.Name)
+		if hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Errorf("%s: the manifest's sum differs from the file's", f.Name)
+		}
+	}
+	golden := filepath.Join("testdata", "generation.sha256")
+	if *updateGolden {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != string(want) {
+		t.Errorf("generation bytes changed:\ngot\n%swant\n%s", got.String(), want)
+	}
 }
