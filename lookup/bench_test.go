@@ -20,6 +20,7 @@ import (
 	"github.com/lnsync/lnsync/persistence"
 	"github.com/lnsync/lnsync/persistence/persistencetest"
 	"github.com/lnsync/lnsync/rgs"
+	"github.com/lnsync/lnsync/snapshot"
 )
 
 // mainnetScale sizes the synthetic history of BenchmarkDeltaMainnet: today's
@@ -234,6 +235,19 @@ func BenchmarkDeltaMainnet(b *testing.B) {
 			b.ReportMetric(float64(n), "rows")
 		})
 	}
+	// One whole snapshot generation (every scope, both versions, compressed,
+	// written and published) from the loaded index.
+	b.Run("snapshot-run", func(b *testing.B) {
+		for b.Loop() {
+			s, err := snapshot.New(snapshot.Config{Directory: b.TempDir(), Epoch: ref.Add(-30 * day)}, idx, nil, nil, persistencetest.Logger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Run(context.Background(), ref); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	if len(half) > 0 {
 		// What LDK's own client ends with from a full snapshot, with the half
 		// channels and without them (as lnsync served before).

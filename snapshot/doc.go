@@ -37,6 +37,16 @@
 // R itself (the empty delta, in both versions). It cannot answer a timestamp
 // off the grid or after R; the HTTP API can.
 //
+// # Compression
+//
+// Every distinct file is compressed once, on all cores, with klauspost's
+// gzip at GzipLevel: 9 for files up to 256 KiB (the frequently fetched
+// incremental ones), 7 above (under 1% larger than the standard library's
+// -9 on a mainnet full snapshot, 14 times faster). A file with the same
+// bytes as an earlier one (in a quiet network the widest scopes equal the
+// full snapshot) is a hard link to it, with its gzip sibling: written once,
+// still a regular file.
+//
 // # Atomicity
 //
 // A generation is built in generations/.tmp-<name>: every file and its gzip

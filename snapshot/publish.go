@@ -3,7 +3,6 @@ package snapshot
 import (
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,11 +12,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Names inside the snapshot directory.
@@ -99,26 +102,127 @@ type builder struct {
 	files []FileInfo
 }
 
-// writeFile writes data and its gzip sibling, fsynced, and records them.
-func (b *builder) writeFile(info FileInfo, data []byte) error {
-	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+// encoded is one RGS file of a generation before it is written.
+type encoded struct {
+	info  FileInfo
+	data  []byte
+	gz    []byte
+	sum   [32]byte
+	first int // index of the first file with the same bytes; its own index when none
+	took  time.Duration
+}
+
+// compressAll fills in the gzip sibling of every distinct file, on all
+// cores; a file with the same bytes as an earlier one shares its result.
+func compressAll(ctx context.Context, files []encoded) error {
+	seen := map[[32]byte]int{}
+	var distinct []int
+	for i := range files {
+		files[i].sum = sha256.Sum256(files[i].data)
+		if j, ok := seen[files[i].sum]; ok {
+			files[i].first = j
+			continue
+		}
+		seen[files[i].sum] = i
+		files[i].first = i
+		distinct = append(distinct, i)
+	}
+	// Largest first, so that the big files do not start last.
+	slices.SortFunc(distinct, func(a, b int) int { return len(files[b].data) - len(files[a].data) })
+	work := make(chan int)
+	errs := make(chan error, len(distinct))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(distinct)) {
+		wg.Go(func() {
+			for i := range work {
+				t := time.Now()
+				gz, err := compress(files[i].data)
+				files[i].gz, files[i].took = gz, time.Since(t)
+				errs <- err
+			}
+		})
+	}
+	var err error
+	for _, i := range distinct {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		if e != nil && err == nil {
+			err = e
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("compress: %w", err)
+	}
+	for i := range files {
+		if j := files[i].first; j != i {
+			files[i].gz = files[j].gz
+		}
+	}
+	return nil
+}
+
+// GzipLevel returns the compression level of a file of size bytes, chosen
+// by measurement on mainnet-scale files (55 k channels, klauspost gzip
+// against the standard library's -9): files up to SmallFile bytes, the
+// frequent incremental ones, get the best ratio, 9 (a 3 h delta of 173 kB:
+// 49 ms, 1.4% larger than the standard -9); larger ones get 7, which is 14
+// times faster for under 1% more bytes on a full snapshot (3.9 MB: 79 ms
+// and 1,932,810 bytes against 1,125 ms and 1,915,925).
+func GzipLevel(size int) int {
+	if size <= SmallFile {
+		return gzip.BestCompression
+	}
+	return 7
+}
+
+// SmallFile is the largest file compressed at the best ratio.
+const SmallFile = 256 << 10
+
+// compress returns data gzipped at GzipLevel.
+func compress(data []byte) ([]byte, error) {
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, GzipLevel(len(data)))
+	if err != nil {
+		return nil, err
 	}
 	if _, err := zw.Write(data); err != nil {
-		return fmt.Errorf("compress %s: %w", info.Name, err)
+		return nil, err
 	}
 	if err := zw.Close(); err != nil {
-		return fmt.Errorf("compress %s: %w", info.Name, err)
+		return nil, err
 	}
-	sum, gzSum := sha256.Sum256(data), sha256.Sum256(gz.Bytes())
-	info.Size, info.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
-	info.GzipSize, info.GzipSHA256 = int64(gz.Len()), hex.EncodeToString(gzSum[:])
-	if err := writeSynced(filepath.Join(b.tmp, info.Name), data); err != nil {
+	return gz.Bytes(), nil
+}
+
+// writeFile writes f and its gzip sibling, fsynced, and records them. A
+// file with the same bytes as an earlier one (files[f.first]) becomes a hard
+// link to it: written once, still a regular file for static hosting.
+func (b *builder) writeFile(f *encoded, files []encoded) error {
+	info := f.info
+	gzSum := sha256.Sum256(f.gz)
+	info.Size, info.SHA256 = int64(len(f.data)), hex.EncodeToString(f.sum[:])
+	info.GzipSize, info.GzipSHA256 = int64(len(f.gz)), hex.EncodeToString(gzSum[:])
+	path := filepath.Join(b.tmp, info.Name)
+	if first := &files[f.first]; first != f {
+		for _, ext := range []string{"", ".gz"} {
+			if err := os.Link(filepath.Join(b.tmp, first.info.Name)+ext, path+ext); err != nil {
+				return fmt.Errorf("link %s to %s: %w", info.Name+ext, first.info.Name+ext, err)
+			}
+		}
+		b.files = append(b.files, info)
+		return nil
+	}
+	if err := writeSynced(path, f.data); err != nil {
 		return err
 	}
-	if err := writeSynced(filepath.Join(b.tmp, info.Name+".gz"), gz.Bytes()); err != nil {
+	if err := writeSynced(path+".gz", f.gz); err != nil {
 		return err
 	}
 	b.files = append(b.files, info)

@@ -340,7 +340,7 @@ func (s *Scheduler) run(ctx context.Context, ref, start time.Time) (*Manifest, e
 		jobs = append(jobs, job{KindScope, sc, ref.Add(-sc)})
 	}
 	jobs = append(jobs, job{kind: KindFull}, job{kind: KindEmpty, last: ref})
-	infos := map[int][]FileInfo{}
+	var files []encoded
 	var chain [32]byte
 	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
@@ -380,16 +380,33 @@ func (s *Scheduler) run(ctx context.Context, ref, start time.Time) (*Manifest, e
 			if v == rgs.Version2 {
 				info.Nodes = len(d.Nodes)
 			}
-			if err := b.writeFile(info, data); err != nil {
-				return nil, err
-			}
-			f := &b.files[len(b.files)-1]
-			f.DurationSeconds = (computed + time.Since(tv)).Seconds()
-			infos[v] = append(infos[v], *f)
+			files = append(files, encoded{info: info, data: data, took: computed + time.Since(tv)})
 		}
 		if i == 0 {
 			s.step("files")
 		}
+	}
+	encodeTook := make([]time.Duration, len(files))
+	for i := range files {
+		encodeTook[i] = files[i].took
+	}
+	if err := compressAll(ctx, files); err != nil {
+		return nil, err
+	}
+	infos := map[int][]FileInfo{}
+	for i := range files {
+		f := &files[i]
+		tw := time.Now()
+		if err := b.writeFile(f, files); err != nil {
+			return nil, err
+		}
+		info := b.files[len(b.files)-1]
+		compressTook := time.Duration(0)
+		if f.first == i {
+			compressTook = f.took
+		}
+		info.DurationSeconds = (encodeTook[i] + compressTook + time.Since(tw)).Seconds()
+		infos[info.Version] = append(infos[info.Version], info)
 	}
 	m.Files = append(infos[rgs.Version1], infos[rgs.Version2]...)
 	m.ChainHash = hex.EncodeToString(chain[:])

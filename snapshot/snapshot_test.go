@@ -726,3 +726,55 @@ func TestGenerationBytesAreStable(t *testing.T) {
 		t.Errorf("generation bytes changed:\ngot\n%swant\n%s", got.String(), want)
 	}
 }
+
+// Files with the same bytes (in a quiet network the widest scopes and the
+// full snapshot coincide) are compressed once and written once: the others
+// are hard links to the first, regular files for static hosting, with the
+// same sums in the manifest.
+func TestIdenticalFilesWrittenOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newScheduler(t, testConfig(dir), newIndex(t))
+	// Forty days on, every channel of the history is stale: every delta of
+	// a version has the same bytes.
+	m, err := s.Run(context.Background(), ref.Add(40*day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := filepath.Join(dir, CurrentLink)
+	first := map[string]string{} // sha256 → first file with it
+	links := 0
+	for _, f := range m.Files {
+		for _, ext := range []string{"", ".gz"} {
+			fi, err := os.Lstat(filepath.Join(gen, f.Name+ext))
+			if err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("%s: %v, mode %v; want a regular file", f.Name+ext, err, fi.Mode())
+			}
+		}
+		o, ok := first[f.SHA256]
+		if !ok {
+			first[f.SHA256] = f.Name
+			continue
+		}
+		links++
+		for _, ext := range []string{"", ".gz"} {
+			a, _ := os.Stat(filepath.Join(gen, o+ext))
+			b, _ := os.Stat(filepath.Join(gen, f.Name+ext))
+			if !os.SameFile(a, b) {
+				t.Errorf("%s has the bytes of %s but is another file", f.Name+ext, o+ext)
+			}
+		}
+		var of FileInfo
+		for _, g := range m.Files {
+			if g.Name == o {
+				of = g
+			}
+		}
+		if of.GzipSHA256 != f.GzipSHA256 || of.GzipSize != f.GzipSize {
+			t.Errorf("%s and %s: same bytes, different gzip sums in the manifest", f.Name, o)
+		}
+	}
+	if links == 0 || len(first) != 2 {
+		t.Errorf("%d distinct files and %d links; want 2 distinct (one per version) and the rest links", len(first), links)
+	}
+}
