@@ -84,8 +84,8 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 	due := dueBuckets(l, c)
 
 	d := &rgs.Delta{ChainHash: x.chain, Timestamp: uint32(ref.Unix())}
-	liveAtC := make(map[rgs.NodeID]bool)
-	liveAtL := make(map[rgs.NodeID]bool)
+	liveAtC := make([]bool, len(x.numbered))
+	liveAtL := make([]bool, len(x.numbered))
 	for _, ch := range x.channels {
 		if ch.seen >= c {
 			continue // not announced yet as of C (or an update without announcement)
@@ -100,7 +100,7 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 			st.MisorderedChannels++
 			continue
 		}
-		liveAtC[ch.node1], liveAtC[ch.node2] = true, true
+		liveAtC[ch.n1], liveAtC[ch.n2] = true, true
 		half := !live[0] || !live[1]
 		prev := [2]*version{ch.dirs[0].at(l), ch.dirs[1].at(l)}
 		var knownAtL bool
@@ -128,7 +128,7 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 			}
 			continue
 		}
-		liveAtL[ch.node1], liveAtL[ch.node2] = true, true
+		liveAtL[ch.n1], liveAtL[ch.n2] = true, true
 		remind := due[ChannelBucket(ch.scid)]
 		for dir := range 2 {
 			if !live[dir] {
@@ -167,13 +167,14 @@ func (x *Index) Delta(last, ref time.Time) (*rgs.Delta, DeltaStats, error) {
 
 // nodeDeltas adds version 2 node data: whole data for nodes new to the client
 // or due for a reminder, the changed parts for nodes whose announcement changed.
-func (x *Index) nodeDeltas(d *rgs.Delta, st *DeltaStats, l, c int64, due [ReminderBuckets]bool, liveAtC, liveAtL map[rgs.NodeID]bool) {
+func (x *Index) nodeDeltas(d *rgs.Delta, st *DeltaStats, l, c int64, due [ReminderBuckets]bool, liveAtC, liveAtL []bool) {
 	oldRef := c - OldReferenceAge.Microseconds()
-	for id := range liveAtC {
-		n := x.nodes[id]
-		if n == nil {
+	for num, live := range liveAtC {
+		n := x.numbered[num]
+		if !live || n == nil {
 			continue
 		}
+		id := n.id
 		cur := n.at(c)
 		if cur == nil {
 			continue
@@ -181,7 +182,7 @@ func (x *Index) nodeDeltas(d *rgs.Delta, st *DeltaStats, l, c int64, due [Remind
 		prev := n.at(l)
 		whole := rgs.NodeDelta{NodeID: id, HasAddresses: true, Addresses: cur.addresses, HasFeatures: true, Features: cur.features}
 		switch {
-		case !liveAtL[id] || prev == nil || due[NodeBucket(id)]:
+		case !liveAtL[num] || prev == nil || due[NodeBucket(id)]:
 			d.Nodes = append(d.Nodes, whole)
 			st.NodesFull++
 		default:

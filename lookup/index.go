@@ -133,6 +133,7 @@ func (h *history[V]) prune(live, imported int64) int {
 type channel struct {
 	scid         uint64
 	node1, node2 rgs.NodeID
+	n1, n2       int32 // dense numbers of node1 and node2 (Index.num)
 	features     []byte
 	fundingSats  uint64
 	fundingKnown bool
@@ -174,6 +175,10 @@ type Index struct {
 	mu       sync.RWMutex
 	channels map[uint64]*channel
 	nodes    map[rgs.NodeID]*node
+	// Every node id seen (channel endpoint or announced) has a dense number,
+	// so that a delta marks nodes in flat slices instead of maps.
+	numbers  map[rgs.NodeID]int32
+	numbered []*node // by number; nil for a node never announced
 	cursor   persistence.Cursor
 	covered  time.Time // every row with seen < covered has been read
 	rows     int
@@ -206,9 +211,21 @@ func NewIndex(src Source, chain [32]byte, logger *slog.Logger) *Index {
 		logger:   logger.With("component", "lookup"),
 		channels: make(map[uint64]*channel),
 		nodes:    make(map[rgs.NodeID]*node),
+		numbers:  make(map[rgs.NodeID]int32),
 		interned: make(map[string][]byte),
 		addrs:    make(map[string]addressList),
 	}
+}
+
+// num returns id's dense number, giving it the next one if it has none.
+func (x *Index) num(id rgs.NodeID) int32 {
+	if n, ok := x.numbers[id]; ok {
+		return n
+	}
+	n := int32(len(x.numbered))
+	x.numbers[id] = n
+	x.numbered = append(x.numbered, nil)
+	return n
 }
 
 // Covered returns the time up to which the Index holds every stored row.
@@ -286,6 +303,7 @@ func (x *Index) reset() {
 	defer x.mu.Unlock()
 	x.channels = make(map[uint64]*channel)
 	x.nodes = make(map[rgs.NodeID]*node)
+	x.numbers, x.numbered = make(map[rgs.NodeID]int32), nil
 	x.interned = make(map[string][]byte)
 	x.addrs = make(map[string]addressList)
 	x.rows = 0
@@ -335,6 +353,7 @@ func (x *Index) addAnnouncement(a *persistence.StoredAnnouncement) {
 		x.channels[a.SCID] = c
 	}
 	c.node1, c.node2 = a.NodeID1, a.NodeID2
+	c.n1, c.n2 = x.num(a.NodeID1), x.num(a.NodeID2)
 	c.features = x.intern(a.Features)
 	c.fundingSats, c.fundingKnown = a.FundingSats, a.FundingKnown
 	c.seen, c.imported = a.Seen.UnixMicro(), a.Imported
@@ -369,6 +388,7 @@ func (x *Index) addNode(s *persistence.StoredNode) {
 	if n == nil {
 		n = &node{id: s.NodeID}
 		x.nodes[s.NodeID] = n
+		x.numbered[x.num(s.NodeID)] = n
 	}
 	key := string(s.Addresses)
 	al, ok := x.addrs[key]
