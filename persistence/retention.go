@@ -204,9 +204,11 @@ type RetentionJob struct {
 	every  time.Duration
 	logger *slog.Logger
 	now    func() time.Time
-	// warned is the imported cut-off announced by the last run's warning:
-	// imported rows are pruned only up to it.
-	warned time.Time
+	// warned is the imported cut-off announced by the last run's warning,
+	// and warnedRows how many rows it named: imported rows are pruned only
+	// up to it, and only while no more rows than announced would go.
+	warned     time.Time
+	warnedRows int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -242,14 +244,21 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 	start := time.Now()
 	now := j.now()
 	// Imported rows go only once a warning announced them: this run prunes
-	// up to the cut-off the previous run warned about.
+	// up to the cut-off the previous run warned about, unless more rows lie
+	// below it now than the warning named (an import of old data since),
+	// which are announced again first.
 	cfg := j.cfg
 	_, due := cfg.cutoffs(now)
 	if cfg.Imported > 0 {
-		if j.warned.IsZero() {
-			cfg.Imported = 0
-		} else {
-			cfg.Imported = now.Sub(j.warned)
+		cfg.Imported = 0
+		if !j.warned.IsZero() {
+			n, err := j.store.CountImportedToPrune(ctx, j.warned)
+			switch {
+			case err != nil:
+				j.logger.Warn("counting imported rows to prune failed; keeping them this run", "err", err)
+			case n <= j.warnedRows:
+				cfg.Imported = now.Sub(j.warned)
+			}
 		}
 	}
 	res, err := j.store.Prune(ctx, now, cfg)
@@ -267,6 +276,7 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 	}
 	if !due.IsZero() {
 		n, err := j.store.CountImportedToPrune(ctx, due)
+		j.warned, j.warnedRows = time.Time{}, 0
 		switch {
 		case err != nil:
 			j.logger.Warn("counting imported rows to prune failed", "err", err)
@@ -274,9 +284,7 @@ func (j *RetentionJob) runOnce(ctx context.Context) {
 			j.logger.Warn("imported rows older than retention.imported will be pruned at the next run",
 				"rows", n, "stored_before", due.UTC().Format(time.RFC3339), "retention_imported", j.cfg.Imported.String(),
 				"next_run", now.Add(j.every).UTC().Format(time.RFC3339), "keep_them", `set retention.imported = "0"`)
-			j.warned = due
-		default:
-			j.warned = due
+			j.warned, j.warnedRows = due, n
 		}
 	}
 }

@@ -147,13 +147,11 @@ func TestImportedRowsArePrunedOnlyAfterAWarning(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
 	old := now.Add(-60 * day)
-	for _, imported := range []bool{false, true} {
+	// put stores channel base with three versions per direction, the newest
+	// recent, live or imported.
+	put := func(base uint64, imported bool) {
 		w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true, Imported: imported}, persistencetest.Logger(t))
 		w.Start(ctx)
-		base := uint64(1)
-		if imported {
-			base = 2
-		}
 		scid := base << 40
 		a := &persistence.ChannelAnnouncement{SCID: scid, Features: []byte{}, Signed: []byte{byte(base)}, ReceivedAt: old}
 		a.NodeID1[0], a.NodeID2[0] = 2, 3
@@ -175,6 +173,8 @@ func TestImportedRowsArePrunedOnlyAfterAWarning(t *testing.T) {
 		}
 		w.Stop()
 	}
+	put(1, false)
+	put(2, true)
 	conn := openPool(t, url)
 	rows := func(imported bool) int64 {
 		return count(t, conn, "SELECT count(*) FROM channel_updates WHERE imported = $1", imported)
@@ -198,10 +198,18 @@ func TestImportedRowsArePrunedOnlyAfterAWarning(t *testing.T) {
 		!strings.Contains(logs.String(), "rows=2") {
 		t.Errorf("no warning naming the imported rows to prune:\n%s", logs.String())
 	}
+	// An import of old data after the warning: more rows lie below the
+	// cut-off than were announced, so none goes before a new warning.
+	put(3, true)
 	logs.Reset()
 	job.RunAt(ctx, now.Add(time.Hour))
-	if rows(true) != 4 {
-		t.Errorf("after the warned run: %d imported updates left; want 4, as live", rows(true))
+	if rows(true) != 12 || !strings.Contains(logs.String(), "rows=4") {
+		t.Errorf("after an import of old data: %d imported updates left (want all 12) and warning\n%s", rows(true), logs.String())
+	}
+	logs.Reset()
+	job.RunAt(ctx, now.Add(2*time.Hour))
+	if rows(true) != 8 {
+		t.Errorf("after the warned run: %d imported updates left; want 8, 4 per channel as live", rows(true))
 	}
 	if strings.Contains(logs.String(), "will be pruned") {
 		t.Errorf("warned again with nothing left to prune:\n%s", logs.String())
