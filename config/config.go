@@ -98,8 +98,8 @@ type Download struct {
 	// closed. 1 to 1,000,000. Default 100.
 	GarbageLimit int `toml:"garbage_limit"`
 	// PendingMax bounds how many channel updates and node announcements may
-	// wait for the announcement of their channel. 1 to 1,000,000. Default
-	// 10000.
+	// wait for the announcement of their channel; one peer may hold at most a
+	// quarter of them. 1 to 1,000,000. Default 10000.
 	PendingMax int `toml:"pending_max"`
 	// PendingTimeout is how long such a message waits before it is dropped.
 	// Positive, at most 1h. Default "2m".

@@ -237,7 +237,7 @@ type ImportReport struct {
 // nothing.
 func ImportFiles(ctx context.Context, cfg ImportConfig, store *persistence.Store, writer *persistence.Writer, logger *slog.Logger,
 	paths []string, open func(string) (io.ReadCloser, error)) (*ImportReport, error) {
-	v := NewValidator(ValidatorConfig{ChainHash: cfg.ChainHash, PendingMax: ImportPendingMax, PendingTimeout: -1,
+	v := NewValidator(ValidatorConfig{ChainHash: cfg.ChainHash, PendingMax: ImportPendingMax, PendingPerSource: ImportPendingMax, PendingTimeout: -1,
 		FundingREST: cfg.FundingREST, Waiting: store, ParkWaiting: true, ImportedWaiting: true}, writer, logger)
 	if _, err := v.LoadChannels(ctx, store); err != nil {
 		return nil, fmt.Errorf("import: %w", err)

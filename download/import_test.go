@@ -94,7 +94,8 @@ func newImportEnv(t testing.TB) *importEnv {
 	w := persistence.NewWriter(store, persistence.WriterConfig{KeepReceiveTimes: true}, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.Start(ctx)
-	v := download.NewValidator(download.ValidatorConfig{ChainHash: mainnet, PendingMax: download.ImportPendingMax, PendingTimeout: -1}, w, logger)
+	v := download.NewValidator(download.ValidatorConfig{ChainHash: mainnet, PendingMax: download.ImportPendingMax,
+		PendingPerSource: download.ImportPendingMax, PendingTimeout: -1}, w, logger)
 	v.Start(ctx)
 	t.Cleanup(func() { v.Stop(); w.Stop(); cancel() })
 	return &importEnv{url: url, store: store, writer: w, v: v}

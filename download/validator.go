@@ -40,6 +40,10 @@ type ValidatorConfig struct {
 	// PendingMax bounds how many channel updates and node announcements may
 	// wait for their channel's announcement. Default 10000.
 	PendingMax int
+	// PendingPerSource bounds how many of them one source (a peer) may have
+	// waiting, so that a peer flooding updates of unknown channels cannot
+	// crowd out the others. Default PendingMax/4.
+	PendingPerSource int
 	// PendingTimeout is how long such a message waits before it is dropped
 	// (as unknown_channel or no_channel). Default 2m. Negative: it waits until
 	// ExpirePending (imports, where file order decides).
@@ -85,6 +89,9 @@ func (c *ValidatorConfig) setDefaults() {
 	if c.PendingTimeout == 0 {
 		c.PendingTimeout = 2 * time.Minute
 	}
+	if c.PendingPerSource <= 0 {
+		c.PendingPerSource = max(1, c.PendingMax/4)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -96,6 +103,8 @@ func (c *ValidatorConfig) setDefaults() {
 type Source struct {
 	// PeerID is the peer's id for receipts; 0 records no receipts (imports).
 	PeerID int32
+
+	waiting int // messages in the waiting room; under Validator.mu
 
 	garbage  atomic.Int64
 	accepted atomic.Int64
@@ -484,7 +493,9 @@ func (v *Validator) expire(ctx context.Context, all bool) error {
 	v.mu.Lock()
 	dropped = expireWaiting(v.waitUpd, now, all, dropped)
 	dropped = expireWaiting(v.waitNode, now, all, dropped)
-	v.nPending -= len(dropped)
+	for _, p := range dropped {
+		v.unparkLocked(p)
+	}
 	v.mu.Unlock()
 	var err error
 	parked := false
@@ -746,7 +757,12 @@ func (v *Validator) acceptAnnouncement(ctx context.Context, j job, k1, k2 *btcec
 	}
 	upds := v.waitUpd[scid]
 	delete(v.waitUpd, scid)
-	v.nPending -= len(nodes) + len(upds)
+	for _, p := range nodes {
+		v.unparkLocked(p)
+	}
+	for _, p := range upds {
+		v.unparkLocked(p)
+	}
 	// Released messages are outstanding again until they get a verdict.
 	v.outstanding += len(nodes) + len(upds)
 	for _, p := range nodes {
@@ -767,9 +783,16 @@ func (v *Validator) acceptAnnouncement(ctx context.Context, j job, k1, k2 *btcec
 	}
 }
 
-// parkLocked puts a message in the waiting room, or drops it when full.
+// unparkLocked counts p out of the waiting room.
+func (v *Validator) unparkLocked(p pending) {
+	v.nPending--
+	p.job.msg.From.waiting--
+}
+
+// parkLocked puts a message in the waiting room, or drops it when the room,
+// or its source's share of it, is full.
 func (v *Validator) parkLocked(j job, node [33]byte) {
-	if v.nPending >= v.cfg.PendingMax {
+	if v.nPending >= v.cfg.PendingMax || j.msg.From.waiting >= v.cfg.PendingPerSource {
 		r := ReasonUnknownChannel
 		if j.p.kind == KindNodeAnnouncement {
 			r = ReasonNoChannel
@@ -789,6 +812,7 @@ func (v *Validator) parkLocked(j job, node [33]byte) {
 		v.waitUpd[scid] = append(v.waitUpd[scid], pd)
 	}
 	v.nPending++
+	j.msg.From.waiting++
 	v.doneLocked(1)
 }
 

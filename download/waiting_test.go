@@ -214,3 +214,47 @@ func mustAtoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// One source cannot fill the waiting room: with room for 8 and a share of
+// 2 per source, a peer sending updates of 10 unknown channels gets 2 to
+// wait, and another peer's update that arrives before its announcement
+// still waits, and is accepted when the announcement comes.
+func TestWaitingRoomShareOfOneSource(t *testing.T) {
+	t.Parallel()
+	e := newWriterEnv(t)
+	s := signer{t: t, chain: regtest}
+	v := download.NewValidator(download.ValidatorConfig{ChainHash: regtest, PendingMax: 8, Workers: 1}, e.w, e.logger)
+	ctx := t.Context()
+	v.Start(ctx)
+	defer v.Stop()
+	flood, good := &download.Source{}, &download.Source{}
+	now := time.Now()
+	for i := range 10 {
+		c := s.newChannel(uint64(100+i) << 40)
+		if err := v.Submit(ctx, download.Message{Wire: s.update(c, 0, now, 1, nil), At: now, From: flood}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Pending(); n != 2 {
+		t.Errorf("%d of the flooding peer's updates wait, want its share of 2", n)
+	}
+	c := s.newChannel(7 << 40)
+	for _, m := range [][]byte{s.update(c, 0, now, 5, nil), s.announcement(c, false)} {
+		if err := v.Submit(ctx, download.Message{Wire: m, At: now, From: good}); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := v.Verdicts()
+	if got.Get(download.KindChannelUpdate, download.ReasonOK) != 1 || got.Get(download.KindChannelAnnouncement, download.ReasonOK) != 1 {
+		t.Errorf("verdicts %v; want the second peer's announcement and update accepted", got.Map())
+	}
+	if n := got.Get(download.KindChannelUpdate, download.ReasonUnknownChannel); n != 8 {
+		t.Errorf("%d of the flood refused at once, want 8 beyond its share", n)
+	}
+}
