@@ -266,7 +266,7 @@ func syncDir(path string) error {
 // (and "{ts}.bin.gz") for 0, for every grid point from the epoch to R, and
 // for R itself, pointing at the file Pick chooses. It returns the number of
 // names per version.
-func writeStatic(tmp string, m *Manifest) (int, error) {
+func writeStatic(ctx context.Context, tmp string, m *Manifest) (int, error) {
 	roots := map[int]string{1: filepath.Join(tmp, StaticDir), 2: filepath.Join(tmp, StaticDir, "v2")}
 	ups := map[int]string{1: "..", 2: "../.."}
 	grid := int64(Grid / time.Second)
@@ -280,7 +280,12 @@ func writeStatic(tmp string, m *Manifest) (int, error) {
 		if err := os.MkdirAll(roots[v], 0o755); err != nil {
 			return 0, fmt.Errorf("create static tree: %w", err)
 		}
-		for _, ts := range points {
+		for i, ts := range points {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return 0, err // a stopping run leaves the previous generation
+				}
+			}
 			f := m.Pick(v, ts)
 			name := filepath.Join(roots[v], strconv.FormatInt(ts, 10)+".bin")
 			target := ups[v] + "/" + f.Name

@@ -395,6 +395,9 @@ func (s *Scheduler) run(ctx context.Context, ref, start time.Time) (*Manifest, e
 	}
 	infos := map[int][]FileInfo{}
 	for i := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		f := &files[i]
 		tw := time.Now()
 		if err := b.writeFile(f, files); err != nil {
@@ -415,7 +418,7 @@ func (s *Scheduler) run(ctx context.Context, ref, start time.Time) (*Manifest, e
 			return nil, err
 		}
 	}
-	links, err := writeStatic(b.tmp, m)
+	links, err := writeStatic(ctx, b.tmp, m)
 	if err != nil {
 		return nil, err
 	}

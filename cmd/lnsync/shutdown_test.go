@@ -160,7 +160,7 @@ func TestServeStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 		t.Fatalf("serve still running 12s after it was interrupted with the database down:\n%s", stderr.String())
 	}
 	if took := time.Since(start); took > 4*time.Second {
-		t.Errorf("serve took %v to stop, want at most shutdown_timeout (4s)", took)
+		t.Errorf("serve took %v to stop, want at most shutdown_timeout (4s)\n%s", took, stderr.String())
 	} else {
 		t.Logf("stopped in %v", took.Round(time.Millisecond))
 	}
