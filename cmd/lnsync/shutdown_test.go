@@ -138,11 +138,11 @@ func TestServeStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
+	// serve as its own process, stopped with SIGTERM.
+	var stderr syncBuffer
+	serve := child(t, &stderr, "serve", "-config", cfgPath)
 	done := make(chan error, 1)
-	go func() { done <- cmdServe(ctx, []string{"-config", cfgPath}, &stdout, &stderr) }()
+	go func() { done <- serve.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(stderr.String(), "listening") {
 		if time.Now().After(deadline) {
@@ -153,13 +153,17 @@ func TestServeStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 	cluster.Crash()
 	time.Sleep(time.Second)
 	start := time.Now()
-	cancel()
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case <-done:
 	case <-time.After(12 * time.Second):
-		t.Fatalf("serve still running 12s after it was interrupted with the database down:\n%s", stderr.String())
+		t.Fatalf("serve still running 12s after SIGTERM with the database down:\n%s", stderr.String())
 	}
-	if took := time.Since(start); took > 4*time.Second {
+	// The watchdog ends the process at the deadline at the latest; allow
+	// for the signal's delivery and the exit on a loaded machine.
+	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("serve took %v to stop, want at most shutdown_timeout (4s)\n%s", took, stderr.String())
 	} else {
 		t.Logf("stopped in %v", took.Round(time.Millisecond))
