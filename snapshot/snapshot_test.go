@@ -645,6 +645,13 @@ func TestScheduledRunRetriesWithBackoff(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The scheduler records the success right after publishing.
+	for s.LastFailure() != nil || !strings.Contains(logs.String(), "snapshot run succeeded after retrying") {
+		if time.Since(start) > 10*time.Second {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := src.calls.Load(); n != 4 {
 		t.Errorf("%d attempts, want 4 (three failures, one success)", n)
 	}
