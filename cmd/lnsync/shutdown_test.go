@@ -240,6 +240,10 @@ func TestServeOutageIs503AndLoggedOnce(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The end is logged as the first good answer is finished.
+	for end := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "service available again") && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(stderr.String(), "service available again") {
 		t.Errorf("the end of the outage is not logged:\n%s", stderr.String())
 	}
