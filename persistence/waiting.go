@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -98,11 +99,7 @@ func (s *Store) TakeWaiting(ctx context.Context, scid uint64, nodes [][33]byte) 
 		return nil, fmt.Errorf("take waiting messages: %w", translate(err))
 	}
 	// Oldest first, so versions are validated in the order they were read.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].ReceivedAt.Before(out[j-1].ReceivedAt); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortStableFunc(out, func(a, b WaitingMessage) int { return a.ReceivedAt.Compare(b.ReceivedAt) })
 	return out, nil
 }
 

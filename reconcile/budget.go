@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -97,9 +96,4 @@ func (b *budget) release(need int64) {
 	if give {
 		go debug.FreeOSMemory()
 	}
-}
-
-// String describes the budget for logs.
-func (b *budget) String() string {
-	return fmt.Sprintf("%d MiB, %d requests", b.bytes>>20, cap(b.slots))
 }
