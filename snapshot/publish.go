@@ -109,7 +109,9 @@ type encoded struct {
 	gz    []byte
 	sum   [32]byte
 	first int // index of the first file with the same bytes; its own index when none
-	took  time.Duration
+	// encoded is the time to compute the delta and encode this file;
+	// compressed the time to compress it (zero for a copy of an earlier file).
+	encoded, compressed time.Duration
 }
 
 // compressAll fills in the gzip sibling of every distinct file, on all
@@ -137,7 +139,7 @@ func compressAll(ctx context.Context, files []encoded) error {
 			for i := range work {
 				t := time.Now()
 				gz, err := compress(files[i].data)
-				files[i].gz, files[i].took = gz, time.Since(t)
+				files[i].gz, files[i].compressed = gz, time.Since(t)
 				errs <- err
 			}
 		})

@@ -380,15 +380,11 @@ func (s *Scheduler) run(ctx context.Context, ref, start time.Time) (*Manifest, e
 			if v == rgs.Version2 {
 				info.Nodes = len(d.Nodes)
 			}
-			files = append(files, encoded{info: info, data: data, took: computed + time.Since(tv)})
+			files = append(files, encoded{info: info, data: data, encoded: computed + time.Since(tv)})
 		}
 		if i == 0 {
 			s.step("files")
 		}
-	}
-	encodeTook := make([]time.Duration, len(files))
-	for i := range files {
-		encodeTook[i] = files[i].took
 	}
 	if err := compressAll(ctx, files); err != nil {
 		return nil, err
@@ -404,11 +400,7 @@ func (s *Scheduler) run(ctx context.Context, ref, start time.Time) (*Manifest, e
 			return nil, err
 		}
 		info := b.files[len(b.files)-1]
-		compressTook := time.Duration(0)
-		if f.first == i {
-			compressTook = f.took
-		}
-		info.DurationSeconds = (encodeTook[i] + compressTook + time.Since(tw)).Seconds()
+		info.DurationSeconds = (f.encoded + f.compressed + time.Since(tw)).Seconds()
 		infos[info.Version] = append(infos[info.Version], info)
 	}
 	m.Files = append(infos[rgs.Version1], infos[rgs.Version2]...)
