@@ -132,24 +132,13 @@ func TestServeStopsWithinDeadlineWhileDatabaseIsDown(t *testing.T) {
 	t.Parallel()
 	cluster := persistencetest.StartCluster(t)
 	dbURL := cluster.NewDatabase()
-	cfgPath := filepath.Join(t.TempDir(), "lnsync.toml")
-	text := fmt.Sprintf("shutdown_timeout = \"4s\"\nnetwork = \"regtest\"\n[database]\nurl = %q\n[download]\npeers = []\n[snapshot]\ndirectory = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
-		dbURL, filepath.Join(t.TempDir(), "snapshots"))
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := serveConfig(t, dbURL, `shutdown_timeout = "4s"`)
 	// serve as its own process, stopped with SIGTERM.
 	var stderr syncBuffer
 	serve := child(t, &stderr, "serve", "-config", cfgPath)
 	done := make(chan error, 1)
 	go func() { done <- serve.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "listening") {
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "serve to start", func() bool { return strings.Contains(stderr.String(), "listening") })
 	cluster.Crash()
 	time.Sleep(time.Second)
 	start := time.Now()
@@ -178,12 +167,7 @@ func TestServeOutageIs503AndLoggedOnce(t *testing.T) {
 	t.Parallel()
 	cluster := persistencetest.StartCluster(t)
 	dbURL := cluster.NewDatabase()
-	cfgPath := filepath.Join(t.TempDir(), "lnsync.toml")
-	text := fmt.Sprintf("network = \"regtest\"\n[database]\nurl = %q\n[download]\npeers = []\n[snapshot]\ndirectory = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
-		dbURL, filepath.Join(t.TempDir(), "snapshots"))
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := serveConfig(t, dbURL, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
@@ -248,4 +232,18 @@ func TestServeOutageIs503AndLoggedOnce(t *testing.T) {
 		t.Errorf("the end of the outage is not logged:\n%s", stderr.String())
 	}
 	t.Logf("1,000 requests during the outage: %d log lines", outageLines)
+}
+
+// serveConfig writes the configuration of a regtest serve without peers on
+// dbURL, listening on a free loopback port, with top (top-level settings)
+// first, and returns its path.
+func serveConfig(t *testing.T, dbURL, top string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "lnsync.toml")
+	text := fmt.Sprintf("%s\nnetwork = \"regtest\"\n[database]\nurl = %q\n[download]\npeers = []\n[snapshot]\ndirectory = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
+		top, dbURL, filepath.Join(t.TempDir(), "snapshots"))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
